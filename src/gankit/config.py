@@ -1,0 +1,290 @@
+"""Typed run configuration: one dataclass per component, composed into RunConfig.
+
+Presets are YAML files in ``gankit/presets``; ``--set section.key=value`` overrides any field, and an unknown
+key or a value of the wrong type is a GankitError.
+
+Example:
+    >>> cfg = load_config("mnist-mlp")
+    >>> cfg = apply_overrides(cfg, ["train.lr_d=1e-4", "train.steps=200"])
+    >>> cfg.train.lr_d
+    0.0001
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from .errors import GankitError
+from .registry import unknown_name_message
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"              # mnist | fashion | cifar10 | stacked-mnist | folder | gaussian-1d | ring-2d | grid-2d
+    root: Optional[str] = None       # where idx/CIFAR files live or are cached ($GANKIT_DATA, else ~/.cache/gankit)
+    path: Optional[str] = None       # image folder (data.name=folder); setting it switches the source to the folder
+    split: str = "train"
+    classes: List[int] = field(default_factory=list)  # keep only these labels (CIFAR-10 frog = 6); empty = all
+    resolution: int = 28             # images are resized/cropped to this size
+    channels: int = 1                # 1 = grayscale, 3 = RGB
+    limit: int = 0                   # use only the first N items (0 = all)
+    min_images: int = 8              # a folder with fewer usable images is an error
+    mean: float = 4.0                # gaussian-1d target N(mean, std)
+    std: float = 1.25
+    dim: int = 100                   # gaussian-1d: draws per item the discriminator sees at once
+    epoch_size: int = 10000          # toy data: items per nominal epoch
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"                # a registered generator/discriminator pair (see gankit.models)
+    latent_dim: int = 128
+    noise: str = "normal"            # normal | uniform (uniform on [0, 1), as in the 1-D lesson)
+    g_hidden: List[int] = field(default_factory=lambda: [256, 512, 1024])
+    d_hidden: List[int] = field(default_factory=lambda: [1024, 512, 256])
+    g_channels: int = 64             # conv nets: base width of G
+    d_channels: int = 64             # conv nets: base width of D ("fewer D filters" lowers this)
+    leak: float = 0.2                # LeakyReLU slope
+    d_dropout: float = 0.0           # dropout in D (lesson 001: 0.3; Keras DCGAN: 0.4)
+    g_batchnorm: bool = True         # conv G: BatchNorm after each transposed conv
+    spectral_norm: bool = False      # spectral normalisation on every D layer
+    pack: int = 1                    # PacGAN: D judges `pack` samples at once
+    mbstd: bool = False              # minibatch standard deviation feature in D
+
+
+@dataclass
+class LossConfig:
+    name: str = "bce"                # see gankit.losses (bce, minimax, hinge, wgan, lsgan)
+    real_label: float = 1.0          # one-sided label smoothing: e.g. 0.9
+    label_noise: float = 0.0         # D targets move towards the other class by U(0, label_noise)
+    label_flip: float = 0.0          # probability of swapping a D target (real <-> fake)
+    instance_noise: float = 0.0      # std of Gaussian noise added to D's inputs (real and fake)
+    r1: float = 0.0                  # R1 penalty weight (gamma)
+    gp: float = 0.0                  # gradient penalty weight (WGAN-GP: 10)
+    reg_every: int = 1               # apply R1/GP every N D steps (lazy regularisation)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 0                   # total G updates; when > 0 it wins over epochs
+    epochs: int = 1
+    batch_size: int = 64
+    seed: int = 0
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    optimizer: str = "adam"          # adam | rmsprop
+    beta1: float = 0.9               # Adam
+    beta2: float = 0.999
+    rms_alpha: float = 0.99          # RMSprop smoothing (Keras rho = 0.9)
+    eps: float = 1e-8
+    clip_value: float = 0.0          # clip each gradient element to [-c, c] (Keras clipvalue); 0 = off
+    lr_decay: float = 0.0            # Keras-style decay: lr / (1 + decay * iterations)
+    d_steps: int = 1                 # k: D updates per G update
+    d_skip_below: float = 0.0        # skip D's update while its loss is below this (0 = never)
+    precision: str = "fp32"          # fp32 | bf16 (CPU autocast / CUDA) | fp16 (CUDA only)
+    device: str = "auto"             # auto | cpu | cuda
+    threads: int = 0                 # torch intra-op threads (0 = leave torch's default)
+    ema: float = 0.0                 # EMA horizon of G in thousands of images (0 = no EMA)
+    ema_warmup: float = 0.0          # EMA horizon ramp (StyleGAN2-ADA ema_rampup); 0 = off
+    augment: str = ""                # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
+    auto_remedy: bool = False        # apply the diagnoser's remedies automatically
+    diagnose: bool = True            # run the failure detectors and log their events
+
+
+@dataclass
+class SampleConfig:
+    every: int = 0                   # steps between sample grids (0 = once per epoch)
+    n: int = 64                      # images in a grid (fixed noise)
+    gif_frames: int = 100            # at most this many frames in progress.gif
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 1000                # steps between checkpoints (and one at the end, and on Ctrl-C/SIGTERM)
+    keep: int = 3                    # keep the last N step checkpoints besides latest.pt
+
+
+@dataclass
+class LogConfig:
+    every: int = 10                  # steps between metrics.jsonl rows (losses averaged over the interval)
+    progress: bool = True            # progress bar on stderr
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0                   # steps between evaluations during training (0 = off)
+    metrics: List[str] = field(default_factory=list)
+    n: int = 2000                    # samples per evaluation
+    features: str = ""               # feature extractor ("" = the data's default)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+SECTIONS = [f.name for f in dataclasses.fields(RunConfig) if f.name not in ("name", "description")]
+
+
+def preset_names() -> List[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_descriptions() -> Dict[str, str]:
+    """{name: one-line description} for `gankit presets`."""
+    return {n: str(_read_yaml(PRESET_DIR / f"{n}.yaml").get("description", "")) for n in preset_names()}
+
+
+def load_config(name_or_path: str) -> RunConfig:
+    """A preset name (``mnist-mlp``), or a YAML/JSON file (a preset file or a run's config.json)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
+        if not path.is_file():
+            raise GankitError(f"config file {name_or_path!r} not found; give a preset name or an existing file")
+        raw = _read_yaml(path)
+        default_name = path.parent.name if path.name == "config.json" else path.stem
+    elif (PRESET_DIR / f"{name_or_path}.yaml").is_file():
+        raw = _read_yaml(PRESET_DIR / f"{name_or_path}.yaml")
+        default_name = name_or_path
+    else:
+        raise GankitError(unknown_name_message("preset", name_or_path, preset_names())
+                          + " (or give a path to a .yaml config file)")
+    raw = dict(raw)
+    raw.setdefault("name", default_name)
+    return from_dict(raw)
+
+
+def from_dict(raw: Dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from nested dicts, checking every key and type."""
+    cfg = RunConfig()
+    for key, value in raw.items():
+        if key in ("name", "description"):
+            setattr(cfg, key, str(value))
+        elif key in SECTIONS:
+            if not isinstance(value, dict):
+                raise GankitError(f"config section {key!r} must be a mapping of keys to values")
+            for sub, v in value.items():
+                _set(cfg, f"{key}.{sub}", v)
+        else:
+            raise GankitError(unknown_name_message("config section", key, SECTIONS + ["name", "description"]))
+    return cfg
+
+
+def apply_overrides(cfg: RunConfig, overrides: List[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings (values parsed as YAML scalars/lists) to a copy of cfg."""
+    cfg = from_dict(cfg.to_dict())
+    for item in overrides:
+        if "=" not in item:
+            raise GankitError(f"--set expects KEY=VALUE (e.g. train.lr_d=1e-4), got {item!r}")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        _set(cfg, key.strip(), value, text=text)
+    return cfg
+
+
+def all_keys() -> List[str]:
+    return [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(RunConfig(), s))]
+
+
+def _set(cfg: RunConfig, key: str, value: Any, text: Optional[str] = None) -> None:
+    parts = key.split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise GankitError(unknown_name_message("config key", key, all_keys()))
+    section = getattr(cfg, parts[0])
+    ftypes = {f.name: f.type for f in dataclasses.fields(section)}
+    if parts[1] not in ftypes:
+        raise GankitError(unknown_name_message("config key", key, all_keys()))
+    hints = typing.get_type_hints(type(section))
+    setattr(section, parts[1], _coerce(key, value, hints[parts[1]], text))
+
+
+def _coerce(key: str, value: Any, typ: Any, text: Optional[str]) -> Any:
+    shown = text if text is not None else repr(value)
+    origin = typing.get_origin(typ)
+    if origin is typing.Union:  # Optional[X]
+        if value is None or value == "":
+            return None
+        (inner,) = [a for a in typing.get_args(typ) if a is not type(None)]
+        return _coerce(key, value, inner, text)
+    if origin in (list, List):
+        (inner,) = typing.get_args(typ)
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            value = [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(key, v, inner, None) for v in value]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise GankitError(f"{key} expects true or false, got {shown}")
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise GankitError(f"{key} expects a whole number, got {shown}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise GankitError(f"{key} expects a number, got {shown}")
+    if typ is str:
+        if isinstance(value, (dict, list)):
+            raise GankitError(f"{key} expects a text value, got {shown}")
+        return "" if value is None else str(value)
+    return value
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise GankitError(f"cannot read config {path}: {e}".splitlines()[0])
+    if not isinstance(raw, dict):
+        raise GankitError(f"config {path} must be a mapping of sections (data:, model:, train:, ...)")
+    return raw
+
+
+def config_diff(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += config_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            keys.append(f"{prefix}{k}")
+    return keys

@@ -1,0 +1,99 @@
+"""An image folder: PNG/JPEG/WebP/BMP of any size and mode, decoded once and cached as a uint8 tensor."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..errors import GankitError
+from . import SOURCES
+from .base import ImageData, say
+from .fetch import cache_root
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+def list_images(folder: Path) -> List[Path]:
+    """Image files under folder (recursively, sorted), by extension."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
+    """Any PIL image -> (C, R, R) uint8: transparency over white, shorter side resized to R, centre crop."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("RGB" if channels == 3 else "L")
+    w, h = img.size
+    scale = resolution / min(w, h)
+    nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
+    img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
+    left, top = (nw - resolution) // 2, (nh - resolution) // 2
+    img = img.crop((left, top, left + resolution, top + resolution))
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
+    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v1".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def decode_folder(folder: Path, files: List[Path], resolution: int, channels: int,
+                  verbose: bool) -> Tuple[torch.Tensor, List[str]]:
+    arrays, bad = [], []
+    for i, p in enumerate(files):
+        try:
+            with Image.open(p) as img:
+                img.load()
+                arrays.append(to_square(img, resolution, channels))
+        except Exception:
+            bad.append(str(p.relative_to(folder)))
+        if verbose and (i + 1) % 500 == 0:
+            say(verbose, f"  decoded {i + 1}/{len(files)}")
+    stack = np.stack(arrays) if arrays else np.zeros((0, channels, resolution, resolution), np.uint8)
+    return torch.from_numpy(stack), bad
+
+
+@SOURCES.register("folder")
+def image_folder(cfg, verbose: bool = True) -> ImageData:
+    if not cfg.path:
+        raise GankitError("the folder dataset needs a path: --set data.path=DIR")
+    folder = Path(cfg.path).expanduser()
+    if not folder.is_dir():
+        raise GankitError(f"image folder {cfg.path!r} does not exist; pass an existing folder with --set data.path=DIR")
+    files = list_images(folder)
+    if not files:
+        raise GankitError(f"image folder {cfg.path!r} holds no images ({', '.join(sorted(EXTENSIONS))}); "
+                          "add images or pass another folder")
+    cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, cfg.channels)}.pt"
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        images, bad = saved["images"], list(saved["bad"])
+        say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
+    else:
+        say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
+        images, bad = decode_folder(folder, files, cfg.resolution, cfg.channels, verbose)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save({"images": images, "bad": bad}, tmp)
+        os.replace(tmp, cache)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
+    if len(images) < max(1, cfg.min_images):
+        raise GankitError(f"image folder {cfg.path!r} has {len(images)} usable image(s) "
+                          f"({len(bad)} unreadable); at least {cfg.min_images} are needed — add images "
+                          "or lower data.min_images")
+    return ImageData(images, None, folder.name)
