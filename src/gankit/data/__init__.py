@@ -18,7 +18,7 @@ from .base import ImageData, ToyData
 SOURCES = Registry("dataset")
 
 # Importing the modules registers their sources.
-from . import idx, cifar, folder, toy  # noqa: E402,F401
+from . import idx, cifar, folder, toy, stacked  # noqa: E402,F401
 
 
 def load_data(cfg: DataConfig, verbose: bool = True):
@@ -32,3 +32,12 @@ def load_data(cfg: DataConfig, verbose: bool = True):
 
 
 __all__ = ["load_data", "ImageData", "ToyData", "SOURCES"]
+
+
+def data_shape(cfg: DataConfig) -> tuple:
+    """The shape of one item, without loading the data: (C, R, R) for images, (D,) for toy data."""
+    if cfg.name == "gaussian-1d":
+        return (cfg.dim,)
+    if cfg.name in toy.TOY_NAMES:
+        return (2,)
+    return (cfg.channels, cfg.resolution, cfg.resolution)

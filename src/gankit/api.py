@@ -1,0 +1,162 @@
+"""The Python API; the CLI only wraps these calls.
+
+Example:
+    >>> import gankit
+    >>> run_dir = gankit.train("gaussian-1d", overrides=["train.steps=2000"], out="runs/g1d")
+    >>> x = gankit.load_run(run_dir).generate(10000)      # (10000, 1)
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
+from .data import data_shape
+from .errors import GankitError
+from .hooks import Hook
+from .models import build_models
+from .sampling import SamplerMixin
+from .trainer import Trainer, pick_device
+
+# What a resumed run may change without being asked: the horizon, and settings that do not touch the training
+# computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
+RESUMABLE = ("train.steps", "train.epochs", "train.threads", "log.", "sample.", "checkpoint.", "eval.")
+
+
+def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ()) -> RunConfig:
+    """A preset name, a config file, or a run directory (its config.json), with --set overrides applied."""
+    if isinstance(config, RunConfig):
+        return apply_overrides(config, list(overrides))
+    p = Path(config)
+    if p.is_dir() and (p / "config.json").is_file():
+        config = str(p / "config.json")
+    return apply_overrides(load_config(config), list(overrides))
+
+
+def default_hooks(cfg: RunConfig) -> List[Hook]:
+    from .run_hooks import SampleHook, SummaryHook, ToyReportHook
+    hooks: List[Hook] = [SampleHook()]
+    if cfg.data.name == "gaussian-1d":
+        hooks.append(ToyReportHook())
+    if cfg.eval.every > 0 and importlib.util.find_spec("gankit.metrics.hook"):
+        from .metrics.hook import EvalHook
+        hooks.append(EvalHook(cfg.eval))
+    if cfg.train.diagnose and importlib.util.find_spec("gankit.diagnose"):
+        from .diagnose import DiagnoseHook
+        hooks.append(DiagnoseHook())
+    hooks.append(SummaryHook())
+    return hooks
+
+
+def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Optional[str] = None,
+          resume: bool = False, allow_change: Iterable[str] = (), hooks: Optional[List[Hook]] = None,
+          verbose: bool = True) -> Path:
+    """Train a run and return its directory. ``resume`` continues RUN_DIR/checkpoints/latest.pt exactly."""
+    cfg = resolve_config(config, overrides)
+    run_dir = Path(out or os.path.join("runs", cfg.name))
+    latest = run_dir / "checkpoints" / ckpt.LATEST
+    state = None
+    if resume:
+        state = ckpt.load(latest)
+        if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
+            cfg = apply_overrides(from_dict(state["config"]), list(overrides))
+        allowed = set(allow_change)
+        changed = [k for k in config_diff(state["config"], cfg.to_dict())
+                   if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
+        if changed:
+            raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "
+                              "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
+                              "change with --allow-change KEY")
+    elif latest.exists():
+        raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
+    trainer = Trainer(cfg, run_dir, hooks=(hooks if hooks is not None else default_hooks(cfg)), verbose=verbose)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if state is not None:
+        trainer.load_state_dict(state)
+        _truncate_jsonl(run_dir / "metrics.jsonl", trainer.step)
+        _truncate_jsonl(run_dir / "events.jsonl", trainer.step)
+        if verbose:
+            print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}", flush=True)
+    _write_json(run_dir / "config.json", cfg.to_dict())
+    trainer.fit()
+    return run_dir
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            pass  # a row cut short by a hard kill
+    path.write_text("".join(k + "\n" for k in keep))
+
+
+class Run(SamplerMixin):
+    """A trained run loaded for sampling: ``Run(run_dir).generate(n, seed)``."""
+
+    def __init__(self, run_dir: Union[str, Path], device: str = "auto"):
+        self.run_dir = Path(run_dir)
+        if not (self.run_dir / "config.json").is_file():
+            raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
+                              "`gankit train` run")
+        self.cfg: RunConfig = from_dict(json.loads((self.run_dir / "config.json").read_text()))
+        self.device = pick_device(device)
+        self.data_shape = data_shape(self.cfg.data)
+        state = ckpt.load(self.run_dir / "checkpoints" / ckpt.LATEST)
+        self.step = state["step"]
+        self.G, _ = build_models(self.cfg.model, self.data_shape)
+        self.G.load_state_dict(state["G"])
+        self.G.to(self.device).eval()
+        self.G_ema = None
+        if state.get("G_ema") is not None:
+            self.G_ema, _ = build_models(self.cfg.model, self.data_shape)
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.G_ema.to(self.device).eval()
+
+    def sampling_model(self, ema: bool = True):
+        return self.G_ema if (ema and self.G_ema is not None) else self.G
+
+
+def load_run(run_dir: Union[str, Path]) -> Run:
+    return Run(run_dir)
+
+
+def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0) -> Path:
+    """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs."""
+    from . import viz
+    run = Run(run_dir)
+    x = run.generate(n, seed=seed)
+    out = Path(out)
+    if out.suffix == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, x.numpy().astype(np.float32))
+    elif x.dim() != 4:
+        raise GankitError(f"{run.cfg.data.name} samples are vectors; write them to a .npy file (--out samples.npy)")
+    elif out.suffix == ".png":
+        viz.save_grid(x, out)
+    elif out.suffix:
+        raise GankitError(f"--out must end in .npy or .png, or be a folder; got {out}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+        for i, img in enumerate(viz.to_uint8(x)):
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:06d}.png")
+    return out

@@ -1,0 +1,13 @@
+"""Evaluation: feature extractors, FID/KID, precision/recall, density/coverage, mode metrics, and the
+``evaluate`` API the CLI wraps. See docs/evaluation.md.
+
+Example:
+    >>> from gankit.metrics import evaluate, fid_between
+    >>> evaluate("runs/ring/samples.npy", data="ring-2d")["modes"]
+"""
+from .api import evaluate, evaluate_run, fid_between
+from .evaluate import METRICS, Evaluator, default_features, default_metrics
+from .features import EXTRACTORS, get_extractor
+
+__all__ = ["evaluate", "evaluate_run", "fid_between", "METRICS", "EXTRACTORS", "Evaluator", "get_extractor",
+           "default_features", "default_metrics"]

@@ -1,0 +1,170 @@
+"""The evaluation API the CLI wraps: ``evaluate`` (samples vs data), ``evaluate_run`` (a run directory) and
+``fid_between`` (any two sources).
+
+Example:
+    >>> from gankit.metrics import evaluate, evaluate_run, fid_between
+    >>> fid_between("mnist:train", "mnist:test", features="mnist", n=2000)["fid_mnist"]
+    >>> evaluate("samples.npy", data="ring-2d")               # {"modes": 8, "hq": 0.97, "rkl": 0.01, ...}
+    >>> evaluate_run("runs/mnist-mlp", metrics=["fid", "is"])  # also appended to the run's metrics.jsonl
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..data import load_data
+from ..data.toy import TOY_NAMES
+from ..errors import GankitError
+from .evaluate import NEEDS_REFERENCE, Evaluator, default_features, default_metrics, default_n
+from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
+
+SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
+
+
+def _dataset_of(spec: Union[str, DataConfig, None]) -> str:
+    if isinstance(spec, DataConfig):
+        return spec.name
+    if spec is None or Path(str(spec)).expanduser().exists() or str(spec).endswith(".npy"):
+        return ""
+    return str(spec).partition(":")[0]
+
+
+def _reference(data: Union[str, DataConfig, None], n: int, like: Samples, verbose: bool) -> Optional[Samples]:
+    if data is None:
+        return None
+    if isinstance(data, DataConfig):
+        return from_data(load_data(data, verbose), data, n)
+    return resolve(str(data), n, like=like, verbose=verbose)
+
+
+def _as_samples(samples: SampleSpec, n: int, seed: int, verbose: bool) -> Samples:
+    if isinstance(samples, Samples):
+        return samples
+    if isinstance(samples, (str, Path)):
+        return resolve(str(samples), n, seed=seed, verbose=verbose)
+    return from_array(samples)
+
+
+def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, metrics: Optional[Sequence[str]] = None,
+             n: int = 0, features: str = "", precision: str = "fp32", seed: int = 0,
+             verbose: bool = True) -> Dict[str, Any]:
+    """Metrics of samples (a spec string, or an array in the data's scale) against data (spec or DataConfig).
+
+    Defaults follow the data: mnist -> fid, is, classes with the mnist CNN; ring-2d/grid-2d -> modes on 2 500
+    samples; stacked-mnist -> stacked on 26 000; other images -> fid with Inception. ``n`` caps both sides.
+    """
+    t0 = time.perf_counter()
+    dataset = _dataset_of(data)
+    if isinstance(samples, (str, Path)) and (Path(samples) / "config.json").is_file() and not dataset:
+        return evaluate_run(samples, metrics, n, features, precision=precision, seed=seed, append=False,
+                            verbose=verbose)
+    names = list(metrics or default_metrics(dataset))
+    n = n or default_n(names)
+    fake = _as_samples(samples, n, seed, verbose)
+    dataset = dataset or fake.dataset
+    if not metrics:
+        names = default_metrics(dataset, fake.kind)
+    needs_real = bool(NEEDS_REFERENCE & set(names)) or dataset in TOY_NAMES
+    real = _reference(data, n, fake, verbose) if needs_real else None
+    ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose)
+    result = ev(fake)
+    return _summary(result, ev, fake, real, t0)
+
+
+def _summary(result: Dict[str, Any], ev: Evaluator, fake: Samples, real: Optional[Samples],
+             t0: float) -> Dict[str, Any]:
+    extra: Dict[str, Any] = {"n": len(fake)}
+    if real is not None and ev.real is not None and set(ev.metrics) & NEEDS_REFERENCE:
+        extra.update(n_ref=len(real), reference=real.label)
+    if any(m not in ("modes", "moments", "stacked") for m in ev.metrics):
+        extra["features"] = ev.features
+    return {**result, **extra, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = None, n: int = 0,
+                 features: str = "", data: Union[str, DataConfig, None] = None, precision: str = "fp32",
+                 seed: int = 0, append: bool = True, verbose: bool = True) -> Dict[str, Any]:
+    """Evaluate a run's generator (EMA weights when present) against the data it trained on (the whole
+    dataset, same split) or ``data``; append the numbers to RUN_DIR/metrics.jsonl as ``eval/*`` keys."""
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise GankitError(f"{run_dir} is not a run directory (no config.json); give the directory "
+                          "`gankit train` wrote, or use --samples FILE.npy --data DATASET")
+    from .. import api
+    cfg = api.load_run(str(run_dir)).cfg
+    ref_cfg = data if data is not None else run_reference_config(cfg.data)
+    dataset = _dataset_of(ref_cfg)
+    names = list(metrics or default_metrics(dataset, "vector" if dataset in TOY_NAMES else "image"))
+    n = n or default_n(names)
+    fake = run_samples(run_dir, n, seed)
+    needs_real = bool(NEEDS_REFERENCE & set(names)) or dataset in TOY_NAMES
+    real = _reference(ref_cfg, n, fake, verbose) if needs_real else None
+    ev = Evaluator(names, real, features or cfg.eval.features, dataset, precision=precision, verbose=verbose)
+    result = _summary(ev(fake), ev, fake, real, t0)
+    step = _run_step(fake.info.get("run"), run_dir)
+    result = {"run": str(run_dir), "step": step, **result}
+    if append:
+        append_row(run_dir, step, result)
+    return result
+
+
+def _run_step(run: Any, run_dir: Path) -> Optional[int]:
+    step = getattr(run, "step", None)
+    if isinstance(step, int):
+        return step
+    last = None
+    path = run_dir / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                last = json.loads(line).get("step", last)
+            except (ValueError, AttributeError):
+                continue
+    return last
+
+
+def scalar_metrics(result: Dict[str, Any]) -> Dict[str, float]:
+    """The numeric metric values of a result (bookkeeping such as n, seconds and step left out)."""
+    skip = {"n", "n_ref", "seconds", "step"}
+    return {k: v for k, v in result.items()
+            if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def append_row(run_dir: Path, step: Optional[int], result: Dict[str, Any]) -> None:
+    """One metrics.jsonl row: {"step": s, "eval/<metric>": value, ...}."""
+    row: Dict[str, Any] = {"step": step if step is not None else 0}
+    row.update({f"eval/{k}": v for k, v in scalar_metrics(result).items()})
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000, precision: str = "fp32",
+                seed: int = 0, verbose: bool = True) -> Dict[str, Any]:
+    """FID between two sources (datasets, folders, .npy files, run directories, arrays); datasets and
+    folders are cached. A folder takes the other side's size and channels."""
+    t0 = time.perf_counter()
+    first_b = isinstance(a, (str, Path)) and Path(str(a)).is_dir() and not (Path(str(a)) / "config.json").is_file()
+    order: List[SampleSpec] = [b, a] if first_b else [a, b]
+    got: List[Samples] = []
+    for spec in order:
+        like = got[0] if got else None
+        got.append(spec if isinstance(spec, Samples) else
+                   resolve(str(spec), n, like=like, seed=seed, verbose=verbose)
+                   if isinstance(spec, (str, Path)) else from_array(spec))
+    sa, sb = (got[1], got[0]) if first_b else (got[0], got[1])
+    dataset = sa.dataset or sb.dataset
+    ev = Evaluator(["fid"], sa, features or default_features(dataset, sa.kind), dataset, precision=precision,
+                   verbose=verbose)
+    fid = ev(sb)
+    return {**fid, "a": sa.label, "b": sb.label, "n_a": len(sa), "n_b": len(sb), "features": ev.features,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+__all__ = ["evaluate", "evaluate_run", "fid_between", "append_row", "scalar_metrics", "data_config"]

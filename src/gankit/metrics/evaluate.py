@@ -1,0 +1,212 @@
+"""The evaluation pipeline: samples -> features -> statistics -> numbers, one registered function per metric.
+
+Metric keys carry the feature extractor's name where the number depends on it (``fid_mnist``,
+``fid_inception``, ``kid_inception``, ``precision_inception``, ``is_mnist``, ``confident_mnist``, ...); the mode
+metrics do not (``modes``, ``hq``, ``rkl``, ``stacked_modes``, ``stacked_kl``).
+
+=========  ===========================================================================  ==============
+metric     what                                                                         needs
+=========  ===========================================================================  ==============
+fid        Fréchet distance of Gaussian fits to the features (fid.py)                   reference data
+kid        kernel inception distance, mean and std over 100 subsets of <= 1000 (fid.py)  reference data
+precision  k-NN manifold precision, k = 3 (prd.py); ``recall`` likewise                 reference data
+density    k-NN density, k = 5 (prd.py); ``coverage`` likewise                          reference data
+is         Inception Score of the extractor's softmax, 10 splits                        logits
+classes    confident share, class histogram, its KL to uniform, classes covered          logits
+modes      PacGAN/VEEGAN 2-D mixture protocol (modes.py)                                ring-2d/grid-2d
+stacked    Stacked MNIST modes and KL, channels classified by the mnist CNN             3-channel images
+moments    mean and std of all values against the target (gaussian-1d)                 toy target
+=========  ===========================================================================  ==============
+
+Example:
+    >>> ev = Evaluator(["fid", "is"], real=resolve("mnist:test", 2000), features="mnist")
+    >>> ev(resolve("mnist:train", 2000))     # {"fid_mnist": ..., "is_mnist": ..., "is_mnist_std": ...}
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import GankitError
+from ..registry import Registry
+from .classifier import class_scores, inception_score
+from .features import Extractor, cached_features, get_extractor
+from .fid import fid_from_features, kid
+from .modes import mixture_modes, stacked_digits, stacked_modes
+from .prd import density_coverage, precision_recall
+from .sources import Samples
+
+METRICS = Registry("metric")
+NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage"}
+PREFERRED_N = {"modes": 2500, "stacked": 26000}   # the protocols' sample counts (PacGAN, VEEGAN)
+DEFAULT_N = 10000
+
+
+class Evaluator:
+    """Computes metrics of generated samples against fixed reference data.
+
+    The reference features are computed once (and cached on disk for datasets); each call extracts the
+    generated samples' features once and shares them between the metrics.
+    """
+
+    def __init__(self, metrics: Sequence[str], real: Optional[Samples] = None, features: str = "",
+                 dataset: str = "", toy: Any = None, precision: str = "fp32", verbose: bool = False):
+        for m in metrics:
+            METRICS.get(m)  # an unknown name is a GankitError with a did-you-mean
+        self.metrics = list(metrics)
+        self.real, self.verbose, self.precision = real, verbose, precision
+        self.dataset = dataset or (real.dataset if real else "")
+        self.toy = toy if toy is not None else (real.toy if real else None)
+        self.features = features or default_features(self.dataset, real.kind if real else "image")
+        self._real_feats: Optional[Dict[str, np.ndarray]] = None
+        missing = sorted(NEEDS_REFERENCE & set(self.metrics))
+        if missing and real is None:
+            raise GankitError(f"metrics {', '.join(missing)} compare with real data; give the data to compare "
+                              "with (e.g. --data mnist) or choose metrics that need none (is, classes, modes, stacked)")
+
+    @property
+    def extractor(self) -> Extractor:
+        return get_extractor(self.features, self.precision)
+
+    def real_features(self) -> Dict[str, np.ndarray]:
+        if self._real_feats is None:
+            assert self.real is not None
+            self._real_feats = cached_features(self.extractor, self.real.x, self.real.key, self.verbose,
+                                               label=self.real.label)
+        return self._real_feats
+
+    def __call__(self, fake: Samples) -> Dict[str, Any]:
+        memo: Dict[str, Any] = {}
+        out: Dict[str, Any] = {}
+        for name in self.metrics:
+            out.update(METRICS.get(name)(self, fake, memo))
+        return out
+
+    def fake_features(self, fake: Samples, memo: Dict[str, Any]) -> Dict[str, np.ndarray]:
+        if "fake" not in memo:
+            ext = self.extractor
+            if ext.kind != fake.kind:
+                raise GankitError(f"the {ext.name} extractor takes {ext.kind}s but the samples are {fake.kind}s; "
+                                  f"choose --features {'identity' if fake.kind == 'vector' else 'inception'}")
+            memo["fake"] = cached_features(ext, fake.x, fake.key, self.verbose, label=fake.label)
+        return memo["fake"]
+
+    def logits(self, fake: Samples, memo: Dict[str, Any], metric: str) -> np.ndarray:
+        if not self.extractor.has_logits:
+            raise GankitError(f"metric {metric!r} needs class logits, which the {self.features} extractor "
+                              "does not give (the FID Inception port keeps only pool features); use "
+                              "--features mnist or fashion")
+        return self.fake_features(fake, memo)["logits"]
+
+
+def default_features(dataset: str, kind: str = "image") -> str:
+    """The extractor used when none is named: the domain classifier where one exists, else Inception."""
+    if kind == "vector" or dataset in ("gaussian-1d", "ring-2d", "grid-2d"):
+        return "identity"
+    return {"mnist": "mnist", "fashion": "fashion", "stacked-mnist": "mnist"}.get(dataset, "inception")
+
+
+def default_metrics(dataset: str, kind: str = "image") -> List[str]:
+    """The metrics computed when none are named, by data."""
+    if dataset in ("ring-2d", "grid-2d"):
+        return ["modes"]
+    if dataset == "gaussian-1d":
+        return ["moments"]
+    if dataset == "stacked-mnist":
+        return ["stacked"]
+    if dataset in ("mnist", "fashion"):
+        return ["fid", "is", "classes"]
+    return ["fid"] if kind == "image" else ["fid", "precision", "recall"]
+
+
+def default_n(metrics: Sequence[str]) -> int:
+    return max(PREFERRED_N.get(m, DEFAULT_N) for m in metrics) if metrics else DEFAULT_N
+
+
+def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]):
+    return ev.real_features()["features"], ev.fake_features(fake, memo)["features"]
+
+
+@METRICS.register("fid")
+def _fid(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    return {f"fid_{ev.features}": fid_from_features(*_features_pair(ev, fake, memo))}
+
+
+@METRICS.register("kid")
+def _kid(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    mean, std = kid(*_features_pair(ev, fake, memo))
+    return {f"kid_{ev.features}": mean, f"kid_{ev.features}_std": std}
+
+
+def _knn(ev: Evaluator, fake: Samples, memo: Dict[str, Any], which: str) -> Dict[str, float]:
+    """precision/recall ("pr") or density/coverage ("dc"), computed once per call of the Evaluator."""
+    if which not in memo:
+        fn = precision_recall if which == "pr" else density_coverage
+        memo[which] = fn(*_features_pair(ev, fake, memo))
+    return memo[which]
+
+
+@METRICS.register("precision")
+def _precision(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    return {f"precision_{ev.features}": _knn(ev, fake, memo, "pr")["precision"]}
+
+
+@METRICS.register("recall")
+def _recall(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    return {f"recall_{ev.features}": _knn(ev, fake, memo, "pr")["recall"]}
+
+
+@METRICS.register("density")
+def _density(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    return {f"density_{ev.features}": _knn(ev, fake, memo, "dc")["density"]}
+
+
+@METRICS.register("coverage")
+def _coverage(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    return {f"coverage_{ev.features}": _knn(ev, fake, memo, "dc")["coverage"]}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+@METRICS.register("is")
+def _is(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    mean, std = inception_score(_softmax(ev.logits(fake, memo, "is")), splits=10)
+    return {f"is_{ev.features}": mean, f"is_{ev.features}_std": std}
+
+
+@METRICS.register("classes")
+def _classes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    scores = class_scores(_softmax(ev.logits(fake, memo, "classes")))
+    scores.pop("is")
+    return {f"{k}_{ev.features}": v for k, v in scores.items()}
+
+
+@METRICS.register("modes")
+def _modes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    toy = ev.toy
+    if toy is None or getattr(toy, "modes", None) is None or fake.kind != "vector":
+        raise GankitError("metric 'modes' is for the 2-D mixtures; evaluate against ring-2d or grid-2d")
+    return mixture_modes(fake.x.numpy(), toy.modes.numpy(), toy.mode_std)
+
+
+@METRICS.register("stacked")
+def _stacked(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    if fake.kind != "image" or fake.x.shape[1] != 3:
+        raise GankitError("metric 'stacked' needs 3-channel images (Stacked MNIST samples)")
+    mnist = get_extractor("mnist", ev.precision)
+    return stacked_modes(stacked_digits(fake.x, lambda b: mnist(b)["logits"]))
+
+
+@METRICS.register("moments")
+def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    target = dict(getattr(ev.toy, "target", {}) or {})
+    if fake.kind != "vector" or not target:
+        raise GankitError("metric 'moments' is for gaussian-1d samples")
+    x = fake.x.double()
+    return {"mean": float(x.mean()), "std": float(x.std()),
+            "target_mean": float(target["mean"]), "target_std": float(target["std"])}

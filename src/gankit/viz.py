@@ -1,0 +1,140 @@
+"""Pictures of a run: sample grids, the progress GIF, loss/metric curves, 1-D densities and 2-D scatters."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] -> (N, H, W, C) uint8."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def grid(x: torch.Tensor, nrow: Optional[int] = None, pad: int = 2) -> Image.Image:
+    """A grid image of (N, C, H, W) samples in [-1, 1], nrow per row (default: square), dark padding."""
+    imgs = to_uint8(x)
+    n, h, w, c = imgs.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = imgs[i]
+    return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+
+
+def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None, scale: int = 1) -> Path:
+    img = grid(x, nrow)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def make_gif(frames: Sequence[Path], out: Path, max_frames: int = 100, ms: int = 200) -> Optional[Path]:
+    """progress.gif from (at most max_frames, evenly spaced) frame files; the last frame lingers."""
+    frames = list(frames)
+    if not frames:
+        return None
+    if len(frames) > max_frames:
+        idx = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
+        frames = [frames[i] for i in sorted(set(idx))]
+    images = [Image.open(f).convert("RGB") for f in frames]
+    size = images[-1].size
+    images = [im if im.size == size else im.resize(size) for im in images]
+    durations = [ms] * (len(images) - 1) + [ms * 10]
+    images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return out
+
+
+def read_metrics(path: Path) -> List[Dict]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a hard kill
+    return rows
+
+
+def plot_losses(metrics: Path, out: Path, title: str = "") -> Optional[Path]:
+    """losses.png: D/G losses, D(x) and D(G(z)), and any eval/* metrics, against the step."""
+    rows = read_metrics(metrics)
+    train = [r for r in rows if "loss_d" in r]
+    evals = sorted({k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], (int, float))})
+    if not train:
+        return None
+    panels = 2 + (1 if evals else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
+    steps = [r["step"] for r in train]
+    for key, label in (("loss_d", "discriminator loss"), ("loss_g", "generator loss")):
+        axes[0].plot(steps, [r.get(key, np.nan) for r in train], label=label, lw=1)
+    axes[0].set_xlabel("step")
+    axes[0].legend()
+    axes[0].set_title("losses")
+    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        axes[1].plot(steps, [r.get(key, np.nan) for r in train], label=label, lw=1)
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].set_xlabel("step")
+    axes[1].legend()
+    axes[1].set_title("discriminator outputs (sigmoid)")
+    if evals:
+        for key in evals:
+            pts = [(r["step"], r[key]) for r in rows if key in r and isinstance(r[key], (int, float))]
+            axes[2].plot(*zip(*pts), marker="o", ms=3, label=key[5:])
+        axes[2].set_xlabel("step")
+        axes[2].legend(fontsize=7)
+        axes[2].set_title("evaluation")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_1d(samples: np.ndarray, mean: float, std: float, out: Path, title: str = "") -> Path:
+    """Histogram of generated values over the target normal density."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    lo, hi = mean - 5 * std, mean + 5 * std
+    ax.hist(samples.ravel(), bins=80, range=(lo, hi), density=True, alpha=0.6, label="generated")
+    xs = np.linspace(lo, hi, 400)
+    ax.plot(xs, np.exp(-0.5 * ((xs - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi)), "k", lw=1.5,
+            label=f"target N({mean:g}, {std:g}²)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "generated vs target density")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_2d(samples: np.ndarray, out: Path, modes: Optional[np.ndarray] = None, title: str = "") -> Path:
+    """Scatter of generated points with the mixture's mode centres."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="generated")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], s=40, c="red", marker="x", label="modes")
+        span = np.abs(modes).max() * 1.5 + 0.5
+        ax.set_xlim(-span, span)
+        ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
