@@ -145,10 +145,10 @@ class Trainer(SamplerMixin):
         with self.autocast():
             x_real, x_fake = self.d_inputs(real), self.d_inputs(fake.to(real.dtype))
             if self.concat:
-                lr, lf = self.D(torch.cat([x_real, x_fake])).float().split([b, b])
+                lr, lf = self.D(torch.cat([x_real, x_fake])).float().chunk(2)  # (B,) each; (B/pack,) packed
             else:
                 lr, lf = self.D(x_real).float(), self.D(x_fake).float()
-            loss = self.loss.d(lr, lf, self.targets(b, True), self.targets(b, False))
+            loss = self.loss.d(lr, lf, self.targets(len(lr), True), self.targets(len(lf), False))
         total = loss
         if (lc.r1 > 0 or lc.gp > 0) and self.d_updates % max(1, lc.reg_every) == 0:
             if lc.r1 > 0:  # gamma/2 * E||grad||^2, scaled by the lazy interval
