@@ -132,7 +132,7 @@ def _run_step(run: Any, run_dir: Path) -> Optional[int]:
 
 def scalar_metrics(result: Dict[str, Any]) -> Dict[str, float]:
     """The numeric metric values of a result (bookkeeping such as n, seconds and step left out)."""
-    skip = {"n", "n_ref", "seconds", "step"}
+    skip = {"n", "n_ref", "seconds", "step", "modes_total", "stacked_n"}
     return {k: v for k, v in result.items()
             if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
 

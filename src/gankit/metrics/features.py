@@ -133,7 +133,7 @@ def extract(extractor: Extractor, samples: torch.Tensor, batch_size: int = 0,
     parts: Dict[str, list] = {}
     steps = range(0, len(samples), bs)
     bar = tqdm(steps, desc=f"{extractor.name} features {label}".strip(), unit="batch", file=sys.stderr,
-               disable=not verbose or len(steps) < 4, leave=False)
+               disable=not verbose or extractor.kind == "vector" or len(steps) < 4, leave=False)
     for i in bar:
         for key, value in extractor(samples[i:i + bs]).items():
             parts.setdefault(key, []).append(value.detach().cpu().numpy().astype(np.float32))

@@ -57,7 +57,7 @@ class EvalHook(Hook):
         assert self.evaluator is not None
         fake = from_array(trainer.generate(self.cfg.n, self.seed), "generated", trainer.cfg.data.name)
         values = scalar_metrics(self.evaluator(fake))
-        row = {"step": trainer.step, **{f"eval/{k}": v for k, v in values.items()}}
+        row = {f"eval/{k}": v for k, v in values.items()}  # log_row adds step, epoch, time
         trainer.log_row(row)
         self.last_step = trainer.step
         return values

@@ -1,0 +1,86 @@
+"""`gankit eval` and `gankit fid`: thin wrappers over gankit.metrics (each prints one JSON line).
+
+    gankit eval RUN_DIR [--metrics fid,is,classes] [--n N] [--features NAME] [--data SPEC] [--no-append]
+    gankit eval --samples FILE.npy --data DATASET [--metrics ...]
+    gankit fid A B [--features NAME] [--n N]          # A, B: dataset[:split], folder, .npy file or run dir
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any, List
+
+# Kept in step with gankit.metrics.METRICS / EXTRACTORS (a test checks); imported lazily so --help stays quick.
+METRIC_NAMES = "classes, coverage, density, fid, is, kid, modes, moments, precision, recall, stacked"
+EXTRACTOR_NAMES = "fashion, identity, inception, mnist"
+
+
+def add_parsers(sub: Any) -> None:
+    sp = sub.add_parser("eval", help="evaluate a run's generator or a samples file (one JSON line)")
+    sp.add_argument("run_dir", nargs="?", help="a run directory (its EMA generator when present)")
+    sp.add_argument("--samples", help="a .npy file as `gankit sample --out x.npy` writes, instead of a run")
+    sp.add_argument("--data", help="what to compare with: dataset[:split] (mnist, mnist:test, ring-2d, "
+                    "stacked-mnist, ...), an image folder or a .npy file; default: the run's training data")
+    sp.add_argument("--metrics", help=f"comma-separated, from: {METRIC_NAMES} (default: by data)")
+    sp.add_argument("--n", type=int, default=0, help="samples per side (default: 10000; modes 2500; stacked 26000)")
+    sp.add_argument("--features", default="", help=f"feature extractor: {EXTRACTOR_NAMES} (default: by data)")
+    sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
+    sp.add_argument("--seed", type=int, default=0, help="noise seed for the generated samples")
+    sp.add_argument("--no-append", action="store_true", help="do not append the result to RUN_DIR/metrics.jsonl")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("fid", help="FID between two sources (datasets, folders, .npy files, run dirs)")
+    sp.add_argument("a", help="dataset[:split], image folder, .npy file or run directory")
+    sp.add_argument("b", help="the same kinds as A")
+    sp.add_argument("--features", default="", help=f"{EXTRACTOR_NAMES} (default: by data, else inception)")
+    sp.add_argument("--n", type=int, default=10000, help="at most this many samples per side (default 10000)")
+    sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    sp.set_defaults(func=cmd_fid)
+
+
+def _metric_list(text: str | None) -> List[str]:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else []
+
+
+def _check(args: argparse.Namespace) -> None:
+    from .errors import GankitError
+    from .metrics import EXTRACTORS, METRICS
+    if args.n < 0:
+        raise GankitError("--n must be positive")
+    if args.features:
+        EXTRACTORS.get(args.features)  # did-you-mean on a typo
+    for m in _metric_list(getattr(args, "metrics", None)):
+        METRICS.get(m)
+
+
+def _print(result: dict) -> None:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+    print(json.dumps(clean))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .errors import GankitError
+    from .metrics import evaluate, evaluate_run
+    _check(args)
+    metrics = _metric_list(args.metrics) or None
+    if args.run_dir and args.samples:
+        raise GankitError("give either RUN_DIR or --samples FILE, not both")
+    if args.run_dir:
+        result = evaluate_run(args.run_dir, metrics, args.n, args.features, data=args.data,
+                              precision=args.precision, seed=args.seed, append=not args.no_append)
+    elif args.samples:
+        if not args.data:
+            raise GankitError("--samples needs --data: the dataset to compare with (e.g. --data mnist)")
+        result = evaluate(args.samples, args.data, metrics, args.n, args.features, args.precision, args.seed)
+    else:
+        raise GankitError("give a run directory (gankit eval runs/NAME) or --samples FILE.npy --data DATASET")
+    _print(result)
+    return 0
+
+
+def cmd_fid(args: argparse.Namespace) -> int:
+    from .metrics import fid_between
+    _check(args)
+    _print(fid_between(args.a, args.b, args.features, args.n or 10000, args.precision))
+    return 0
