@@ -108,15 +108,24 @@ def _layers(module: nn.Module, types) -> List[tuple]:
 
 
 def widen_input(D: nn.Module, pack: int) -> None:
-    """Give D's first Linear/Conv layer `pack` times the input channels, for PacGAN.
+    """Give D's first Linear/Conv layer (or those ``D.input_layers()`` names) `pack` times the input channels,
+    for PacGAN.
 
     The first slot keeps the original weights; the others get shuffled copies of them, so every slot starts
     from the model's own initial weight distribution (N(0, 0.02) for DCGAN, Kaiming for the MLPs).
     """
+    if hasattr(D, "input_layers"):  # a D with several layers reading the input (ResNet: conv and shortcut)
+        for parent, name in D.input_layers():
+            _widen(parent, name, pack)
+        return
     first = _layers(D, (nn.Linear, nn.Conv1d, nn.Conv2d))
     if not first:
         raise ValueError("model.pack needs a discriminator whose first layer is Linear or Conv")
-    parent, name, layer = first[0]
+    _widen(first[0][0], first[0][1], pack)
+
+
+def _widen(parent: nn.Module, name: str, pack: int) -> None:
+    layer = getattr(parent, name)
     if isinstance(layer, nn.Linear):
         new = nn.Linear(layer.in_features * pack, layer.out_features, bias=layer.bias is not None)
     else:

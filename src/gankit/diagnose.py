@@ -1,0 +1,273 @@
+"""Failure detectors and their remedies: the trainer notices trouble, says so in plain words, and (with
+``train.auto_remedy=true``) does something about it. See docs/stability.md.
+
+Detectors, computed cheaply from what the trainer already logs plus a small fixed-noise batch now and then:
+
+* ``d_wins`` — the discriminator is overpowering G: its loss stays below ``d_loss_floor`` (BCE, LSGAN,
+  hinge), or (BCE family) the mean D(real) - D(fake) in probability stays above ``d_gap``, for ``window``
+  steps. Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
+  skip D's update while its loss is low; raise D's dropout.
+* ``collapse`` — samples from fixed noise lose diversity against a fixed real batch: their spread falls below
+  ``spread_min`` of the real spread, or they cover fewer than ``coverage_min`` of the modes/classes the real
+  batch shows, for ``patience`` checks in a row. Remedies: instance and label noise; raise D's dropout; roll
+  back to the last good weights and halve both learning rates.
+* ``diverged`` — NaN/inf in the losses or weights, or a gradient norm over ``explode`` times its running
+  median. Remedy: roll back to the last good weights and halve both learning rates.
+
+Each detection writes an event (events.jsonl and a console line); each remedy writes what it changed, and
+``window`` steps later a ``remedy_result`` event says what happened after. Remedies change the live
+``trainer.cfg`` and the optimizers; the hook's state (the changes, the ladders, the kept weights) is saved in
+every checkpoint and re-applied on resume.
+
+Example:
+    >>> hook = DiagnoseHook(DiagnoseSettings(window=200))
+    >>> Trainer(cfg, "runs/x", hooks=[hook]).fit()
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from .diagnose_probes import Diversity, finite, grad_norms, restore, snapshot
+from .diagnose_remedies import LADDERS, REMEDIES, Remedies
+from .hooks import Hook
+
+BCE_FAMILY = ("bce", "nonsaturating", "minimax")
+
+
+@dataclass
+class DiagnoseSettings:
+    window: int = 0               # steps a symptom must last, and steps before judging a remedy (0: auto)
+    check_every: int = 0          # steps between fixed-noise diversity checks (0: window // 2)
+    n: int = 512                  # samples per diversity check (256 for images)
+    d_loss_floor: float = 0.05    # D wins: its loss stays below this ...
+    d_gap: float = 0.9            # ... or mean D(real) - D(fake) stays above this share of the label gap
+    spread_min: float = 0.5       # collapse: spread below half the real batch's ...
+    coverage_min: float = 0.75    # ... or under 75% of the modes/classes the real batch shows
+    patience: int = 2             # consecutive bad diversity checks before collapse is declared
+    warmup: int = 0               # steps before diversity is judged: G starts as a blob (0: 2 windows)
+    explode: float = 50.0         # diverged: a gradient norm above 50x its running median
+
+    def resolved(self, total_steps: int, images: bool) -> "DiagnoseSettings":
+        s = dataclasses.replace(self)
+        s.window = s.window or int(min(500, max(50, total_steps // 10)))
+        s.check_every = s.check_every or max(1, s.window // 2)
+        s.warmup = s.warmup or 2 * s.window
+        s.n = min(s.n, 256) if images else s.n
+        return s
+
+
+class DiagnoseHook(Hook):
+    """Runs the detectors after each step; applies remedies when ``train.auto_remedy`` is on."""
+
+    def __init__(self, settings: Optional[DiagnoseSettings] = None):
+        self.base = settings or DiagnoseSettings()
+        self.s = self.base
+        self.rows: deque = deque(maxlen=2000)      # (step, loss_d, d_real, d_fake) per log row
+        self.grads: Dict[str, deque] = {"grad_g": deque(maxlen=50), "grad_d": deque(maxlen=50)}
+        self.since: Optional[int] = None           # first step of the current d_wins streak
+        self.quiet_until = 0                       # no new d_wins/collapse findings before this step
+        self.bad_checks = 0
+        self.best_spread = 0.0
+        self.history: List[Dict[str, Any]] = []    # every diversity check: step, spread, coverage
+        self.rungs = {k: 0 for k in LADDERS}       # next remedy on each ladder
+        self.pending: List[Dict[str, Any]] = []    # remedies waiting for their result event
+        self.remedies = Remedies()
+        self.good: Optional[Dict[str, Any]] = None     # weights from the last-but-one healthy check
+        self.candidate: Optional[Dict[str, Any]] = None
+        self.best: Optional[Dict[str, Any]] = None     # weights at the most diverse check (collapse rollback)
+        self.diversity: Optional[Diversity] = None
+
+    # ---- hook interface -----------------------------------------------------------------------------------
+    def on_start(self, trainer: Any) -> None:
+        from .data import ImageData
+        self.s = self.base.resolved(trainer.total_steps, isinstance(trainer.data, ImageData))
+        self.diversity = Diversity(trainer, self.s.n)
+        self.remedies.reapply(trainer)             # after a resume: the remedies applied so far hold again
+        if self.candidate is None:
+            self.candidate = snapshot(trainer)
+
+    def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:
+        self.remedies.on_step(trainer)             # fading noise
+        if stats:
+            self._observe(trainer, stats)
+            if self._check_divergence(trainer, stats):
+                return
+            self._check_d_wins(trainer)
+        if trainer.step % self.s.check_every == 0:
+            self._check_collapse(trainer)
+        self._report_results(trainer)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
+                "since": self.since, "quiet_until": self.quiet_until, "bad_checks": self.bad_checks,
+                "best_spread": self.best_spread, "history": self.history, "rungs": dict(self.rungs),
+                "pending": self.pending, "remedies": self.remedies.state_dict(),
+                "good": self.good, "candidate": self.candidate, "best": self.best}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        if not state:
+            return
+        self.rows = deque((tuple(r) for r in state["rows"]), maxlen=2000)
+        self.grads = {k: deque(v, maxlen=50) for k, v in state["grads"].items()}
+        self.since, self.quiet_until, self.bad_checks = state["since"], state["quiet_until"], state["bad_checks"]
+        self.best_spread, self.history = state["best_spread"], list(state["history"])
+        self.rungs.update(state["rungs"])
+        self.pending = list(state["pending"])
+        self.remedies.load_state_dict(state["remedies"])
+        self.good, self.candidate, self.best = state["good"], state["candidate"], state.get("best")
+
+    # ---- detectors ----------------------------------------------------------------------------------------
+    def _observe(self, trainer: Any, stats: Dict[str, float]) -> None:
+        self.rows.append((trainer.step, stats.get("loss_d", math.nan), stats.get("d_real", math.nan),
+                          stats.get("d_fake", math.nan)))
+
+    def _check_divergence(self, trainer: Any, stats: Dict[str, float]) -> bool:
+        bad = [k for k in ("loss_d", "loss_g") if k in stats and not math.isfinite(stats[k])]
+        what = f"the {'discriminator' if bad[0] == 'loss_d' else 'generator'}'s loss is {stats[bad[0]]}" if bad else ""
+        norms = grad_norms(trainer)
+        for key, value in norms.items():
+            past = self.grads[key]
+            who = "generator" if key == "grad_g" else "discriminator"
+            if not what and not math.isfinite(value):
+                what = f"the {who}'s gradient is {value}"
+            elif not what and len(past) >= 10 and value > self.s.explode * statistics.median(past):
+                med = statistics.median(past)
+                what = (f"the {who}'s gradient norm jumped to {value:.3g}, {value / med:.0f}x its usual "
+                        f"{med:.3g}")
+            if math.isfinite(value):
+                past.append(value)
+        if not what and not finite(trainer.G, trainer.D):
+            what = "the weights hold NaN or infinite values"
+        if not what:
+            return False
+        self._finding(trainer, "diverged", f"training diverged: {what}", norms)
+        return True
+
+    def _check_d_wins(self, trainer: Any) -> None:
+        step, loss_d, d_real, d_fake = self.rows[-1]
+        cfg = trainer.cfg.loss
+        if cfg.name == "wgan" or trainer.step < self.quiet_until:
+            self.since = None if trainer.step < self.quiet_until else self.since
+            return
+        low = loss_d < self.s.d_loss_floor
+        gap = cfg.name in BCE_FAMILY and d_real - d_fake > self.s.d_gap * self._label_gap(trainer)
+        if not (low or gap):
+            self.since = None
+            return
+        every = trainer.cfg.log.every
+        self.since = self.since if self.since is not None else step - every
+        if step - self.since < self.s.window:
+            return
+        streak = [r for r in self.rows if r[0] > self.since]
+        mean = lambda i: sum(r[i] for r in streak) / len(streak)  # noqa: E731
+        if low:
+            msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for "
+                   f"{step - self.since} steps (mean {mean(1):.3g}), so the generator gets little to learn from")
+        else:
+            msg = (f"discriminator is winning: for {step - self.since} steps it has scored real samples "
+                   f"{mean(2):.2f} and generated ones {mean(3):.2f} on average — it tells them apart almost "
+                   "perfectly, so the generator gets little to learn from")
+        self.since = None
+        self._finding(trainer, "d_wins", msg, {"loss_d": mean(1), "d_real": mean(2), "d_fake": mean(3)})
+
+    @staticmethod
+    def _label_gap(trainer: Any) -> float:
+        """The widest D(real) - D(fake) the targets ask for (1 without smoothing or label noise)."""
+        cfg = trainer.cfg.loss
+        return cfg.real_label - cfg.label_noise
+
+    def _check_collapse(self, trainer: Any) -> None:
+        assert self.diversity is not None
+        m = self.diversity.measure(trainer)
+        self.history.append({"step": trainer.step, **m})
+        healthy = math.isfinite(m["spread"]) and finite(trainer.G, trainer.D)
+        if not healthy:
+            return
+        self.good, self.candidate = self.candidate, snapshot(trainer)  # rollback: a state >= one check old
+        score = [min(m.get("coverage", 1.0), 1.0), min(m["spread"], 1.0)]
+        if trainer.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
+            self.best = {**self.candidate, "score": score}
+        if trainer.step < max(self.quiet_until, self.s.warmup):
+            return
+        low_spread = m["spread"] < self.s.spread_min
+        low_cover = m.get("coverage", 1.0) < self.s.coverage_min
+        self.bad_checks = self.bad_checks + 1 if (low_spread or low_cover) else 0
+        if self.bad_checks < self.s.patience:
+            self.best_spread = max(self.best_spread, m["spread"])
+            return
+        self.bad_checks = 0
+        parts = []
+        if "covered" in m:
+            kind = "modes" if self.diversity.modes is not None else "classes"
+            parts.append(f"cover {m['covered']} of the {m['real_covered']} {kind} the real data shows")
+        parts.append(f"are spread {m['spread']:.2f}x as widely as real data"
+                     + (f" (best so far {self.best_spread:.2f}x)" if self.best_spread > m["spread"] else ""))
+        msg = (f"samples are collapsing: {self.diversity.n} samples from fixed noise " + " and ".join(parts)
+               + f", for {self.s.patience} checks in a row")
+        self._finding(trainer, "collapse", msg, m)
+
+    # ---- remedies -----------------------------------------------------------------------------------------
+    def _finding(self, trainer: Any, kind: str, message: str, before: Dict[str, Any]) -> None:
+        before = {k: v for k, v in before.items() if isinstance(v, (int, float))}
+        ladder = LADDERS[kind]
+        rung = self.rungs[kind]
+        name = ladder[min(rung, len(ladder) - 1)] if (kind == "diverged" or rung < len(ladder)) else None
+        self.quiet_until = trainer.step + self.s.window
+        if not trainer.cfg.train.auto_remedy:
+            hint = REMEDIES[name].advice if name else "a stable preset"
+            trainer.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
+            return
+        done = None
+        while name is not None and done is None:
+            done = self.remedies.apply(name, kind, self, trainer) if name else None
+            self.rungs[kind] = rung = rung + 1
+            if done is None:
+                name = ladder[rung] if rung < len(ladder) else None
+        if done is None:
+            trainer.event(kind, f"{message}. The diagnoser has already tried what it knows for this "
+                          f"({', '.join(ladder)}); a stable preset may do better", **before)
+            return
+        trainer.event(kind, message, **before)
+        trainer.event("remedy", f"remedy: {done['message']}", remedy=name, changes=done["changes"])
+        self.pending.append({"due": trainer.step + self.s.window, "kind": kind, "remedy": name,
+                             "step": trainer.step, "before": before})
+
+    def rollback(self, trainer: Any, kind: str) -> Optional[int]:
+        """Load the last good weights (for collapse: the most diverse seen; fresh optimizer moments);
+        returns their step, or None when there are none."""
+        target = (self.best if kind == "collapse" else None) or self.good or self.candidate
+        if target is None:
+            return None
+        restore(trainer, target)
+        return int(target["step"])
+
+    def _report_results(self, trainer: Any) -> None:
+        for p in [p for p in self.pending if trainer.step >= p["due"]]:
+            self.pending.remove(p)
+            if p["kind"] == "collapse":
+                assert self.diversity is not None
+                after = {k: v for k, v in self.diversity.measure(trainer).items() if isinstance(v, (int, float))}
+                ok = after["spread"] >= self.s.spread_min and after.get("coverage", 1.0) >= self.s.coverage_min
+                keys = [k for k in ("spread", "coverage") if k in after]
+            else:
+                rows = [r for r in self.rows if r[0] > p["step"]]
+                if not rows:
+                    continue
+                after = {k: sum(r[i] for r in rows) / len(rows) for i, k in ((1, "loss_d"), (2, "d_real"),
+                                                                               (3, "d_fake"))}
+                ok = all(math.isfinite(v) for v in after.values())
+                if p["kind"] == "d_wins":
+                    gap = after["d_real"] - after["d_fake"] if trainer.cfg.loss.name in BCE_FAMILY else 0.0
+                    ok = ok and after["loss_d"] >= self.s.d_loss_floor and gap < self.s.d_gap * self._label_gap(
+                        trainer)
+                keys = ["loss_d", "d_real", "d_fake"]
+            change = ", ".join(f"{k} {p['before'].get(k, math.nan):.3g} -> {after[k]:.3g}" for k in keys)
+            verdict = "the symptom is gone" if ok else "the symptom is still there"
+            trainer.event("remedy_result", f"{trainer.step - p['step']} steps after '{p['remedy']}' for "
+                          f"{p['kind']}: {change}; {verdict}", remedy=p["remedy"], helped=ok, before=p["before"],
+                          after=after)

@@ -1,0 +1,167 @@
+"""The diagnoser's remedies: what each one changes, and how the changes survive a resume.
+
+A remedy returns ``{"message", "changes"}`` when it applied, or None when it does not apply to this run (e.g.
+raising dropout in a discriminator that has none); the diagnoser then moves to the next rung of the ladder.
+
+Noise remedies fade out: instance and label noise start at their level and fall linearly to what the run had
+before over ``FADE`` windows, so the final samples are not blurred by the noise the early fix needed.
+
+Example:
+    >>> LADDERS["d_wins"]
+    ['lower_lr_d', 'noise', 'skip_d', 'dropout']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from torch import nn
+
+from .data import ImageData
+
+LADDERS = {
+    "d_wins": ["lower_lr_d", "noise", "skip_d", "dropout"],
+    "collapse": ["noise", "dropout", "rollback"],
+    "diverged": ["rollback"],
+}
+FADE = 4                 # noise fades out over this many diagnosis windows
+INSTANCE_NOISE = 0.1     # std of instance noise, in units of the real data's std per feature
+LABEL_NOISE = 0.1        # D's targets move towards the other class by U(0, 0.1)
+DROPOUT_STEP, DROPOUT_MAX = 0.2, 0.5
+LR_FACTOR = 0.5
+
+
+@dataclass
+class Remedy:
+    fn: Callable[..., Optional[Dict[str, Any]]]
+    advice: str          # the suggestion printed when auto_remedy is off
+
+
+REMEDIES: Dict[str, Remedy] = {}
+
+
+def remedy(name: str, advice: str):
+    def deco(fn):
+        REMEDIES[name] = Remedy(fn, advice)
+        return fn
+    return deco
+
+
+def _dropouts(D: nn.Module):
+    return [m for m in D.modules() if isinstance(m, nn.Dropout)]
+
+
+@remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>")
+def lower_lr_d(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+    old = trainer.opt_d.param_groups[0]["lr"]
+    trainer.set_lr("d", old * LR_FACTOR)
+    return {"message": f"halved the discriminator's learning rate ({old:.3g} -> {old * LR_FACTOR:.3g})",
+            "changes": {"lr_d": [old, old * LR_FACTOR]}}
+
+
+@remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1")
+def noise(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+    real = hook.diversity.real
+    std = 1.0 if isinstance(trainer.data, ImageData) else float(real.std(0).mean())
+    lc = trainer.cfg.loss
+    level = {"instance_noise": max(lc.instance_noise, INSTANCE_NOISE * std)}
+    if trainer.loss.uses_targets:
+        level["label_noise"] = max(lc.label_noise, LABEL_NOISE)
+    steps = FADE * hook.s.window
+    base = {k: getattr(lc, k) for k in level}
+    if rem.fade is not None:  # a second dose while the first fades: fade back to the run's own values
+        base.update(rem.fade["base"])
+    rem.fade = {"start": trainer.step, "steps": steps, "level": level, "base": base}
+    rem.on_step(trainer)
+    said = " and ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in level.items())
+    return {"message": f"added {said} to what the discriminator sees, fading out over {steps} steps",
+            "changes": {f"loss.{k}": v for k, v in level.items()}}
+
+
+@remedy("skip_d", "skip D's updates while its loss is low, e.g. --set train.d_skip_below=0.1")
+def skip_d(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+    recent = [r[1] for r in list(hook.rows)[-10:]]
+    threshold = max(2 * hook.s.d_loss_floor, 1.5 * sum(recent) / max(len(recent), 1))
+    rem.set_cfg(trainer, "train.d_skip_below", round(threshold, 4))
+    return {"message": f"the discriminator now skips its update while its loss is below {threshold:.3g}",
+            "changes": {"train.d_skip_below": threshold}}
+
+
+@remedy("dropout", "raise dropout in D, e.g. --set model.d_dropout=0.3 (when D has dropout layers)")
+def dropout(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
+    layers = _dropouts(trainer.D)
+    if not layers or layers[0].p >= DROPOUT_MAX:
+        return None
+    old = layers[0].p
+    rem.dropout = min(old + DROPOUT_STEP, DROPOUT_MAX)
+    rem.reapply_dropout(trainer)
+    return {"message": f"raised dropout in the discriminator from {old:.2f} to {rem.dropout:.2f}",
+            "changes": {"dropout": [old, rem.dropout]}}
+
+
+@remedy("rollback", "resume from an earlier checkpoint with lower learning rates, e.g. --set train.lr_d=... "
+        "train.lr_g=...")
+def rollback(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+    to = hook.rollback(trainer, kind)
+    lrs = {}
+    for which, opt in (("d", trainer.opt_d), ("g", trainer.opt_g)):
+        old = opt.param_groups[0]["lr"]
+        trainer.set_lr(which, old * LR_FACTOR)
+        lrs[f"lr_{which}"] = [old, old * LR_FACTOR]
+    where = f"rolled back G and D to their weights at step {to}" if to is not None else "found no weights to roll back to"
+    return {"message": f"{where} and halved both learning rates (D {lrs['lr_d'][1]:.3g}, G {lrs['lr_g'][1]:.3g}); "
+                       "the optimizers start afresh",
+            "changes": {"rolled_back_to": to, **lrs}}
+
+
+class Remedies:
+    """The live changes remedies made (config values, dropout, a noise fade) and their re-application."""
+
+    def __init__(self) -> None:
+        self.cfg: Dict[str, Any] = {}            # "section.key" -> value set on trainer.cfg
+        self.dropout: Optional[float] = None
+        self.fade: Optional[Dict[str, Any]] = None
+        self.log: list = []                      # (step, name) of every remedy applied
+
+    def apply(self, name: str, kind: str, hook: Any, trainer: Any) -> Optional[Dict[str, Any]]:
+        """Apply remedy `name` for a finding of `kind`; None when it does not apply to this run."""
+        done = REMEDIES[name].fn(self, hook, trainer, kind)
+        if done is not None:
+            self.log.append([trainer.step, name])
+        return done
+
+    def set_cfg(self, trainer: Any, key: str, value: Any) -> None:
+        section, field = key.split(".")
+        setattr(getattr(trainer.cfg, section), field, value)
+        self.cfg[key] = value
+
+    def reapply_dropout(self, trainer: Any) -> None:
+        for m in _dropouts(trainer.D):
+            m.p = self.dropout
+
+    def on_step(self, trainer: Any) -> None:
+        """Move the fading noise along; once it has faded, the run's own values are back."""
+        if self.fade is None:
+            return
+        f = self.fade
+        left = max(0.0, 1.0 - (trainer.step - f["start"]) / max(f["steps"], 1))
+        for k, level in f["level"].items():
+            base = f["base"][k]
+            setattr(trainer.cfg.loss, k, base + (level - base) * left)
+        if left == 0.0:
+            self.fade = None
+
+    def reapply(self, trainer: Any) -> None:
+        """After a resume: the config changes, dropout and noise level as they were when the checkpoint was saved."""
+        for key, value in self.cfg.items():
+            self.set_cfg(trainer, key, value)
+        if self.dropout is not None:
+            self.reapply_dropout(trainer)
+        self.on_step(trainer)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"cfg": dict(self.cfg), "dropout": self.dropout, "fade": self.fade, "log": list(self.log)}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.cfg, self.dropout = dict(state.get("cfg", {})), state.get("dropout")
+        self.fade, self.log = state.get("fade"), list(state.get("log", []))
