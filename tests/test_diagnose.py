@@ -1,0 +1,207 @@
+"""The diagnoser: each detector fires on a constructed trace and stays silent on a healthy one; remedies change
+what they say and survive a resume."""
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit import api
+from gankit.config import apply_overrides, load_config
+from gankit.data.toy import ring_modes
+from gankit.diagnose import DiagnoseHook, DiagnoseSettings
+from gankit.trainer import Trainer
+from conftest import TINY
+
+HEALTHY = {"loss_d": 1.2, "loss_g": 0.9, "d_real": 0.6, "d_fake": 0.4}
+D_WINS = {"loss_d": 0.01, "loss_g": 6.0, "d_real": 0.995, "d_fake": 0.004}
+
+
+def make_trainer(tmp_path, *overrides, settings=None, healthy_g=True):
+    """A real Trainer on the ring with the hook started; by default G is swapped for a healthy mode sampler so
+    that only the trace fed to the hook decides what the loss-based detectors see."""
+    cfg = apply_overrides(load_config("ring-2d"), TINY + ["train.steps=1000", "log.every=10",
+                                                           "model.g_hidden=[16]", "model.d_hidden=[16]",
+                                                           *overrides])
+    hook = DiagnoseHook(settings or DiagnoseSettings(window=100, check_every=50, warmup=100, n=256))
+    trainer = Trainer(cfg, tmp_path / "run", hooks=[hook], verbose=False)
+    trainer.run_dir.mkdir(parents=True, exist_ok=True)
+    if healthy_g:
+        trainer.G = ModeSampler(8)
+    hook.on_start(trainer)
+    return trainer, hook
+
+
+def events(trainer):
+    path = trainer.run_dir / "events.jsonl"
+    return [json.loads(l) for l in path.read_text().splitlines()] if path.is_file() else []
+
+
+def feed(trainer, hook, rows, start=0, every=10):
+    """Replay a trace: one log row every `every` steps."""
+    for i, row in enumerate(rows):
+        trainer.step = start + (i + 1) * every
+        hook.on_step(trainer, dict(row))
+
+
+class ModeSampler(nn.Module):
+    """A 'generator' that outputs ring samples: k of the 8 modes (k=8: healthy; k=1: collapsed)."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k, self.w = k, nn.Parameter(torch.zeros(1))
+
+    def forward(self, z):
+        idx = (z[:, 0].abs() * 1000).long() % self.k
+        return ring_modes()[idx] + 0.01 * z[:, :2] + self.w
+
+
+# ---- D overpowering ---------------------------------------------------------------------------------------
+def test_d_wins_fires_on_a_low_loss_trace(tmp_path):
+    trainer, hook = make_trainer(tmp_path)
+    feed(trainer, hook, [HEALTHY] * 5 + [D_WINS] * 12)
+    found = [e for e in events(trainer) if e["kind"] == "d_wins"]
+    assert len(found) == 1 and found[0]["step"] == 150     # rows cover steps 51..150
+    assert "discriminator is winning" in found[0]["message"] and "below 0.05 for 100 steps" in found[0]["message"]
+    assert "Suggestion" in found[0]["message"]          # auto_remedy is off: advice only
+    assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
+
+
+def test_d_wins_fires_on_saturated_outputs_with_label_smoothing(tmp_path):
+    """Label smoothing keeps BCE's loss above 0.05; D(real) - D(fake) near the label gap still gives it away."""
+    trainer, hook = make_trainer(tmp_path, "loss.real_label=0.9")
+    feed(trainer, hook, [{"loss_d": 0.35, "loss_g": 5.0, "d_real": 0.9, "d_fake": 0.01}] * 12)
+    assert [e["kind"] for e in events(trainer)] == ["d_wins"]
+
+
+@pytest.mark.parametrize("trace", [[HEALTHY] * 40, [HEALTHY, D_WINS] * 20, [D_WINS] * 8 + [HEALTHY] * 30])
+def test_d_wins_silent_on_healthy_or_brief_dips(tmp_path, trace):
+    trainer, hook = make_trainer(tmp_path)
+    feed(trainer, hook, trace)
+    assert not [e for e in events(trainer) if e["kind"] == "d_wins"]
+
+
+def test_d_wins_remedy_ladder_and_result(tmp_path):
+    trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true")
+    lr = trainer.opt_d.param_groups[0]["lr"]
+    feed(trainer, hook, [D_WINS] * 10 + [HEALTHY] * 10)
+    ev = events(trainer)
+    assert [e["kind"] for e in ev] == ["d_wins", "remedy", "remedy_result"]
+    assert ev[1]["remedy"] == "lower_lr_d" and trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr / 2)
+    assert ev[2]["helped"] is True and ev[2]["after"]["loss_d"] == pytest.approx(1.2)
+    feed(trainer, hook, [D_WINS] * 10, start=trainer.step)           # again: the next rung, noise
+    ev = events(trainer)
+    assert ev[-1]["kind"] == "remedy" and ev[-1]["remedy"] == "noise"
+    assert trainer.cfg.loss.instance_noise > 0 and trainer.cfg.loss.label_noise == pytest.approx(0.1)
+    feed(trainer, hook, [HEALTHY] * 60, start=trainer.step)           # the noise fades back to the run's own
+    assert trainer.cfg.loss.instance_noise == 0 and trainer.cfg.loss.label_noise == 0
+
+
+# ---- collapse ---------------------------------------------------------------------------------------------
+def test_collapse_fires_when_samples_sit_on_one_mode(tmp_path):
+    trainer, hook = make_trainer(tmp_path)
+    trainer.G = ModeSampler(1)
+    feed(trainer, hook, [HEALTHY] * 25)
+    found = [e for e in events(trainer) if e["kind"] == "collapse"]
+    assert found and found[0]["step"] == 150 and found[0]["covered"] == 1
+    assert "cover 1 of the 8 modes" in found[0]["message"]
+
+
+def test_collapse_silent_when_samples_cover_the_modes(tmp_path):
+    trainer, hook = make_trainer(tmp_path)
+    trainer.G = ModeSampler(8)
+    feed(trainer, hook, [HEALTHY] * 40)
+    assert not events(trainer)
+    assert hook.history[-1]["covered"] == 8 and 0.8 < hook.history[-1]["spread"] < 1.2
+
+
+def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
+    trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true")
+    trainer.G = ModeSampler(8)
+    feed(trainer, hook, [HEALTHY] * 20)                  # healthy until step 200: the best weights so far
+    trainer.G.k = 1
+    hook.rungs["collapse"] = 2                           # go straight to the rollback rung
+    with torch.no_grad():
+        trainer.G.w.fill_(5.0)                           # weights to be undone
+    feed(trainer, hook, [HEALTHY] * 10, start=200)
+    rem = [e for e in events(trainer) if e["kind"] == "remedy"]
+    assert rem and rem[0]["remedy"] == "rollback" and rem[0]["changes"]["rolled_back_to"] == 200
+    assert float(trainer.G.w.detach()) == 0.0
+
+
+# ---- divergence -------------------------------------------------------------------------------------------
+def test_divergence_fires_on_nan_and_rolls_back(tmp_path):
+    trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true", healthy_g=False)
+    for _ in range(60):                                  # real training: snapshots are taken at checks
+        trainer.train_step()
+        hook.on_step(trainer, trainer.flush_stats() if trainer.step % 10 == 0 else {})
+    good = [p.detach().clone() for p in trainer.G.parameters()]
+    lr = trainer.opt_g.param_groups[0]["lr"]
+    with torch.no_grad():
+        next(trainer.G.parameters()).fill_(float("nan"))
+    hook.on_step(trainer, {**HEALTHY, "loss_g": float("nan")})
+    ev = events(trainer)
+    assert ev[-2]["kind"] == "diverged" and "generator's loss is nan" in ev[-2]["message"]
+    assert ev[-1]["remedy"] == "rollback" and ev[-1]["changes"]["rolled_back_to"] in (0, 50)
+    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(lr / 2)
+    assert not trainer.opt_g.state                       # Adam's moments start afresh
+    assert good  # (the kept weights are from a healthy check, not the NaN ones)
+
+
+def test_divergence_fires_on_exploding_gradients(tmp_path):
+    trainer, hook = make_trainer(tmp_path)
+    p = next(trainer.D.parameters())
+    for i in range(15):
+        p.grad = torch.full_like(p, 0.01)
+        feed(trainer, hook, [HEALTHY], start=i * 10)
+    assert not events(trainer)
+    p.grad = torch.full_like(p, 10.0)                    # 1000x the usual norm
+    feed(trainer, hook, [HEALTHY], start=150)
+    ev = events(trainer)
+    assert ev and ev[0]["kind"] == "diverged" and "discriminator's gradient norm jumped" in ev[0]["message"]
+
+
+def test_divergence_silent_on_a_healthy_run(tmp_path):
+    trainer, hook = make_trainer(tmp_path, healthy_g=False)
+    for _ in range(40):
+        trainer.train_step()
+        hook.on_step(trainer, trainer.flush_stats() if trainer.step % 10 == 0 else {})
+    assert not [e for e in events(trainer) if e["kind"] == "diverged"]
+
+
+# ---- remedies survive a resume ----------------------------------------------------------------------------
+def test_remedies_survive_a_resume(tmp_path):
+    """A run whose remedies fire, stopped and resumed, ends exactly where the uninterrupted run ends."""
+    settings = DiagnoseSettings(window=20, check_every=10, warmup=20, n=128, d_loss_floor=100.0)  # always "low"
+    base = TINY + ["train.auto_remedy=true", "model.g_hidden=[16]", "model.d_hidden=[16]", "log.every=5",
+                   "checkpoint.every=1000", "train.batch_size=32"]
+    whole = api.train("ring-2d", base + ["train.steps=90"], out=str(tmp_path / "whole"),
+                      hooks=[DiagnoseHook(settings)], verbose=False)
+    api.train("ring-2d", base + ["train.steps=50"], out=str(tmp_path / "part"), hooks=[DiagnoseHook(settings)],
+              verbose=False)
+    part = api.train("ring-2d", base + ["train.steps=90"], out=str(tmp_path / "part"), resume=True,
+                     hooks=[DiagnoseHook(settings)], verbose=False)
+    a = torch.load(whole / "checkpoints" / "latest.pt", weights_only=True)
+    b = torch.load(part / "checkpoints" / "latest.pt", weights_only=True)
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k]), k
+    assert a["opt_d"]["param_groups"][0]["lr"] == b["opt_d"]["param_groups"][0]["lr"] < 1e-4
+    assert a["hooks"]["DiagnoseHook"]["remedies"] == b["hooks"]["DiagnoseHook"]["remedies"]
+    ev_a = (whole / "events.jsonl").read_text().splitlines()
+    ev_b = (part / "events.jsonl").read_text().splitlines()
+    assert ev_a == ev_b and any('"remedy": "noise"' in e for e in ev_a)
+
+
+def test_dropout_remedy_is_reapplied_on_resume(tmp_path):
+    trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true", "model.d_dropout=0.1")
+    hook.rungs["d_wins"] = 3                              # the dropout rung
+    feed(trainer, hook, [D_WINS] * 12)
+    drops = [m for m in trainer.D.modules() if isinstance(m, nn.Dropout)]
+    assert drops and all(math.isclose(m.p, 0.3) for m in drops)
+    state = hook.state_dict()
+    trainer2, hook2 = make_trainer(tmp_path / "again", "train.auto_remedy=true", "model.d_dropout=0.1")
+    hook2.load_state_dict(state)
+    hook2.on_start(trainer2)
+    assert all(math.isclose(m.p, 0.3) for m in trainer2.D.modules() if isinstance(m, nn.Dropout))
