@@ -23,6 +23,7 @@ from .config import RunConfig
 from .data import ImageData, load_data
 from .ema import EMA
 from .errors import GankitError
+from .fastpath import use_fast_dropout
 from .hooks import Hook
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .models import build_models
@@ -65,6 +66,8 @@ class Trainer(SamplerMixin):
             torch.set_num_threads(1)  # toy nets: tiny matrices lose more to thread hand-offs than they gain
         self.data_shape = tuple(self.data.shape)
         self.G, self.D = (m.to(self.device) for m in build_models(cfg.model, self.data_shape))
+        if t.precision != "fp32" and self.device.type == "cpu":  # cheaper masks, p to 2^-15 (fastpath.py)
+            use_fast_dropout(self.G), use_fast_dropout(self.D)
         self.loss = LOSSES.get(cfg.loss.name)
         self.opt_g = make_optimizer(self.G.parameters(), t, t.lr_g)
         self.opt_d = make_optimizer(self.D.parameters(), t, t.lr_d)
@@ -143,9 +146,9 @@ class Trainer(SamplerMixin):
         with torch.no_grad(), self.autocast():
             fake = self.G(self.noise(b))  # no graph: the D step must not update G
         with self.autocast():
-            x_real, x_fake = self.d_inputs(real), self.d_inputs(fake.to(real.dtype))
-            if self.concat:
-                lr, lf = self.D(torch.cat([x_real, x_fake])).float().chunk(2)  # (B,) each; (B/pack,) packed
+            x_real, x_fake = self.d_inputs(real), self.d_inputs(fake)
+            if self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
+                lr, lf = self.D(torch.cat([x_real.to(x_fake.dtype), x_fake])).float().chunk(2)  # (B,) each
             else:
                 lr, lf = self.D(x_real).float(), self.D(x_fake).float()
             loss = self.loss.d(lr, lf, self.targets(len(lr), True), self.targets(len(lf), False))
