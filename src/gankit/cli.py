@@ -97,6 +97,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except GankitError as e:
         sys.stderr.write(f"gankit: error: {e}\n")
         return 2
+    except Exception as e:
+        from .trainer import Interrupted
+        if not isinstance(e, Interrupted):
+            raise
+        sys.stderr.write(f"gankit: {e}\n")
+        return 130
     except KeyboardInterrupt:
         sys.stderr.write("gankit: interrupted\n")
         return 130

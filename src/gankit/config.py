@@ -58,6 +58,7 @@ class ModelConfig:
     spectral_norm: bool = False      # spectral normalisation on every D layer
     pack: int = 1                    # PacGAN: D judges `pack` samples at once
     mbstd: bool = False              # minibatch standard deviation feature in D
+    d_sort: bool = False             # toy-1d: D sees each set of draws sorted (order statistics)
 
 
 @dataclass

@@ -57,20 +57,26 @@ class ElementwiseGenerator(nn.Module):
 
 class SetDiscriminator(nn.Module):
     """The 1-D lesson's D: a set of W draws, decorated with their squared deviations from the set mean
-    (so D can judge spread as well as location), then ReLU layers -> logit."""
+    (so D can judge spread as well as location), then ReLU layers -> logit.
 
-    def __init__(self, width: int, hidden):
+    With ``sort`` the draws are sorted first: the same set, in a fixed order, so each input is an order
+    statistic and D compares quantiles — it sees the shape of the distribution, not only its mean and spread."""
+
+    def __init__(self, width: int, hidden, sort: bool = False):
         super().__init__()
+        self.sort = sort
         self.main = mlp([2 * width, *hidden, 1], nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sort:
+            x = x.sort(dim=1).values  # (B, W) order statistics; gradients flow to the sorted values
         dev = (x - x.mean(1, keepdim=True)) ** 2  # (B, W)
         return self.main(torch.cat([x, dev], 1)).squeeze(1)
 
 
 @MODELS.register("toy-1d")
 def build_toy_1d(cfg, shape):
-    return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden)
+    return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden, cfg.d_sort)
 
 
 class ToyGenerator(nn.Module):

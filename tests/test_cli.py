@@ -1,0 +1,87 @@
+"""User mistakes: one line on stderr, exit status 2, no traceback, nothing overwritten."""
+import hashlib
+import json
+
+import pytest
+
+from gankit import api
+from gankit.cli import main
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_presets_lists_descriptions(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-mlp" in out and "Lesson 001" in out
+
+
+def test_dry_run_prints_resolved_config(capsys):
+    assert main(["train", "mnist-mlp", "--set", "train.lr_d=1e-5", "--dry-run"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["train"]["lr_d"] == 1e-5 and cfg["model"]["d_dropout"] == 0.3
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["train", "mnsit-mlp"], "did you mean 'mnist-mlp'"),
+    (["train", "mnist-mlp", "--set", "train.lrd=1"], "unknown config key"),
+    (["train", "mnist-mlp", "--set", "train.lr_d=fast"], "expects a number"),
+    (["train", "mnist-mlp", "--set", "train.steps=1.5"], "whole number"),
+    (["train", "missing.yaml"], "not found"),
+    (["sample", "nowhere", "--out", "x.npy"], "not a gankit run directory"),
+    (["train", "mnist-mlp", "--bogus"], "unrecognized arguments"),
+])
+def test_bad_input_is_one_line_exit_2(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        code = main(argv)
+        raise SystemExit(code)
+    assert e.value.code == 2
+    assert words in one_line_error(capsys)
+
+
+def test_empty_and_corrupt_folders(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "folder-dcgan", "--set", f"data.path={empty}", "--out", str(tmp_path / "r")]) == 2
+    assert "holds no images" in one_line_error(capsys)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(4):
+        (bad / f"{i}.png").write_bytes(b"\x89PNG broken")
+    assert main(["train", "folder-dcgan", "--set", f"data.path={bad}", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "skipped 4 unreadable" in err[0] and err[-1].startswith("gankit: error:") and "usable" in err[-1]
+    assert not (tmp_path / "r").exists()
+
+
+def _digest(run):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def test_checkpoint_from_another_preset_is_refused(tiny_mnist, tmp_path, capsys):
+    run = api.train("mnist-mlp", ["log.progress=false", "train.steps=2", "train.batch_size=16",
+                                  f"data.root={tiny_mnist}", "model.g_hidden=[16]", "model.d_hidden=[16]"],
+                    out=str(tmp_path / "r"), verbose=False)
+    before = _digest(run)
+    code = main(["train", "mnist-dcgan", "--out", str(run), "--resume", "--set", f"data.root={tiny_mnist}"])
+    assert code == 2
+    line = one_line_error(capsys)
+    assert "different config" in line and "model.name" in line
+    code = main(["train", "mnist-mlp", "--out", str(run), "--set", f"data.root={tiny_mnist}"])
+    assert code == 2 and "--resume" in one_line_error(capsys)
+    assert _digest(run) == before
+
+
+def test_resume_continues_with_the_runs_own_settings(tiny_mnist, tmp_path, capsys):
+    opts = ["--set", "log.progress=false", "--set", "train.batch_size=16", "--set", f"data.root={tiny_mnist}",
+            "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]"]
+    assert main(["train", "mnist-mlp", "--out", str(tmp_path / "r"), "--set", "train.steps=2", *opts]) == 0
+    assert main(["train", str(tmp_path / "r"), "--resume", "--out", str(tmp_path / "r"),
+                 "--set", "train.steps=4"]) == 0
+    assert main(["train", "mnist-mlp", "--resume", "--out", str(tmp_path / "r"), "--set", "train.steps=5"]) == 0
+    from gankit.checkpoint import load
+    assert load(tmp_path / "r" / "checkpoints" / "latest.pt")["step"] == 5
