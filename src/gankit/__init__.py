@@ -1,0 +1,36 @@
+"""gankit: train GANs — the lesson recipes, stable recipes, diagnostics and metrics.
+
+    >>> import gankit
+    >>> run_dir = gankit.train("ring-2d", overrides=["train.steps=500"], out="runs/ring")
+    >>> x = gankit.load_run(run_dir).generate(1000)
+    >>> gankit.evaluate(x, "ring-2d")                      # mode metrics
+    >>> gankit.stylize("photo.jpg", "painting.jpg")        # neural style transfer
+
+Heavy modules load on first use, so `import gankit` stays quick.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "train": ("gankit.api", "train"),
+    "sample": ("gankit.api", "sample"),
+    "load_run": ("gankit.api", "load_run"),
+    "resolve_config": ("gankit.api", "resolve_config"),
+    "evaluate": ("gankit.metrics.api", "evaluate"),
+    "evaluate_run": ("gankit.metrics.api", "evaluate_run"),
+    "stylize": ("gankit.style", "stylize"),
+    "GankitError": ("gankit.errors", "GankitError"),
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'gankit' has no attribute {name!r}")
