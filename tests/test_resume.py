@@ -12,9 +12,9 @@ import torch
 from gankit import api
 from gankit.checkpoint import load
 
-MLP = ["log.progress=false", "sample.every=0", "train.batch_size=16", "model.g_hidden=[32, 32]",
+MLP = ["log.progress=false", "sample.every=0", "train.batch_size=16", "train.threads=1", "model.g_hidden=[32, 32]",
        "model.d_hidden=[32, 32]", "log.every=1"]
-DCGAN = ["log.progress=false", "sample.every=0", "train.batch_size=8", "model.g_channels=8", "model.d_channels=8",
+DCGAN = ["log.progress=false", "sample.every=0", "train.batch_size=8", "train.threads=1", "model.g_channels=8", "model.d_channels=8",
          "log.every=1"]
 
 
@@ -60,7 +60,7 @@ def _wait_for(path: Path, proc, timeout=120):
 
 @pytest.mark.parametrize("how", ["kill9", "sigterm"])
 def test_hard_kill_then_resume_matches_straight(how, tiny_mnist, tmp_path):
-    total = 300
+    total = 150
     opts = MLP + [f"data.root={tiny_mnist}", "checkpoint.every=5"]
     sets = [a for o in opts + [f"train.steps={total}"] for a in ("--set", o)]
     run = tmp_path / "killed"
