@@ -23,7 +23,7 @@ from .config import RunConfig
 from .data import ImageData, load_data
 from .ema import EMA
 from .errors import GankitError
-from .fastpath import use_fast_dropout
+from .fastpath import speed_up
 from .hooks import Hook
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .models import build_models
@@ -66,8 +66,7 @@ class Trainer(SamplerMixin):
             torch.set_num_threads(1)  # toy nets: tiny matrices lose more to thread hand-offs than they gain
         self.data_shape = tuple(self.data.shape)
         self.G, self.D = (m.to(self.device) for m in build_models(cfg.model, self.data_shape))
-        if t.precision != "fp32" and self.device.type == "cpu":  # cheaper masks, p to 2^-15 (fastpath.py)
-            use_fast_dropout(self.G), use_fast_dropout(self.D)
+        self.memory_format = speed_up(self.G, self.D, t.precision, self.device)  # bf16 CPU: see fastpath.py
         self.loss = LOSSES.get(cfg.loss.name)
         self.opt_g = make_optimizer(self.G.parameters(), t, t.lr_g)
         self.opt_d = make_optimizer(self.D.parameters(), t, t.lr_d)
@@ -102,7 +101,7 @@ class Trainer(SamplerMixin):
             self.perm, self.pos = torch.randperm(n, generator=self.data_gen), 0
         idx = self.perm[self.pos:self.pos + b]
         self.pos += b
-        return self.data.batch(idx).to(self.device, non_blocking=True)
+        return self.data.batch(idx).to(self.device, non_blocking=True, memory_format=self.memory_format)
 
     def targets(self, n: int, real: bool) -> Optional[torch.Tensor]:
         """D's targets with the lessons' label smoothing, label noise and label flipping (BCE family)."""
