@@ -3,9 +3,9 @@
 
 Detectors, computed cheaply from what the trainer already logs plus a small fixed-noise batch now and then:
 
-* ``d_wins`` — the discriminator is overpowering G: its loss stays below ``d_loss_floor`` (BCE, LSGAN,
-  hinge), or (BCE family) the mean D(real) - D(fake) in probability stays above ``d_gap``, for ``window``
-  steps. Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
+* ``d_wins`` — the discriminator is overpowering G: its loss is below ``d_loss_floor`` (BCE, LSGAN, hinge),
+  or (BCE family) D(real) - D(fake) in probability is above ``d_gap`` of the label gap, in ``d_share`` of the
+  log rows of the last ``window`` steps (not WGAN: a critic is meant to be optimal). Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
   skip D's update while its loss is low; raise D's dropout.
 * ``collapse`` — samples from fixed noise lose diversity against a fixed real batch: their spread falls below
   ``spread_min`` of the real spread, or they cover fewer than ``coverage_min`` of the modes/classes the real
@@ -46,6 +46,7 @@ class DiagnoseSettings:
     n: int = 512                  # samples per diversity check (256 for images)
     d_loss_floor: float = 0.05    # D wins: its loss stays below this ...
     d_gap: float = 0.9            # ... or mean D(real) - D(fake) stays above this share of the label gap
+    d_share: float = 0.8          # ... in at least this share of the log rows of a window
     spread_min: float = 0.5       # collapse: spread below half the real batch's ...
     coverage_min: float = 0.75    # ... or under 75% of the modes/classes the real batch shows
     patience: int = 2             # consecutive bad diversity checks before collapse is declared
@@ -69,8 +70,7 @@ class DiagnoseHook(Hook):
         self.s = self.base
         self.rows: deque = deque(maxlen=2000)      # (step, loss_d, d_real, d_fake) per log row
         self.grads: Dict[str, deque] = {"grad_g": deque(maxlen=50), "grad_d": deque(maxlen=50)}
-        self.since: Optional[int] = None           # first step of the current d_wins streak
-        self.quiet_until = 0                       # no new d_wins/collapse findings before this step
+        self.quiet = {"d_wins": 0, "collapse": 0}  # no new finding of a kind before this step
         self.bad_checks = 0
         self.best_spread = 0.0
         self.history: List[Dict[str, Any]] = []    # every diversity check: step, spread, coverage
@@ -104,7 +104,7 @@ class DiagnoseHook(Hook):
 
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
-                "since": self.since, "quiet_until": self.quiet_until, "bad_checks": self.bad_checks,
+                "quiet": dict(self.quiet), "bad_checks": self.bad_checks,
                 "best_spread": self.best_spread, "history": self.history, "rungs": dict(self.rungs),
                 "pending": self.pending, "remedies": self.remedies.state_dict(),
                 "good": self.good, "candidate": self.candidate, "best": self.best}
@@ -114,7 +114,7 @@ class DiagnoseHook(Hook):
             return
         self.rows = deque((tuple(r) for r in state["rows"]), maxlen=2000)
         self.grads = {k: deque(v, maxlen=50) for k, v in state["grads"].items()}
-        self.since, self.quiet_until, self.bad_checks = state["since"], state["quiet_until"], state["bad_checks"]
+        self.quiet, self.bad_checks = dict(state["quiet"]), state["bad_checks"]
         self.best_spread, self.history = state["best_spread"], list(state["history"])
         self.rungs.update(state["rungs"])
         self.pending = list(state["pending"])
@@ -149,30 +149,27 @@ class DiagnoseHook(Hook):
         return True
 
     def _check_d_wins(self, trainer: Any) -> None:
-        step, loss_d, d_real, d_fake = self.rows[-1]
-        cfg = trainer.cfg.loss
-        if cfg.name == "wgan" or trainer.step < self.quiet_until:
-            self.since = None if trainer.step < self.quiet_until else self.since
+        cfg, step, every = trainer.cfg.loss, trainer.step, trainer.cfg.log.every
+        if cfg.name == "wgan" or step < self.quiet["d_wins"]:
+            return  # a WGAN critic is meant to be trained to optimality: "winning" is not a failure there
+        window = [r for r in self.rows if r[0] > step - self.s.window]
+        if not window or window[0][0] - every > step - self.s.window or len(window) * every < self.s.window:
+            return  # the rows do not cover a whole window yet
+        low = [r[1] < self.s.d_loss_floor for r in window]
+        gap = [cfg.name in BCE_FAMILY and r[2] - r[3] > self.s.d_gap * self._label_gap(trainer) for r in window]
+        share_low, share_gap = sum(low) / len(window), sum(gap) / len(window)
+        if max(share_low, share_gap) < self.s.d_share:
             return
-        low = loss_d < self.s.d_loss_floor
-        gap = cfg.name in BCE_FAMILY and d_real - d_fake > self.s.d_gap * self._label_gap(trainer)
-        if not (low or gap):
-            self.since = None
-            return
-        every = trainer.cfg.log.every
-        self.since = self.since if self.since is not None else step - every
-        if step - self.since < self.s.window:
-            return
-        streak = [r for r in self.rows if r[0] > self.since]
-        mean = lambda i: sum(r[i] for r in streak) / len(streak)  # noqa: E731
-        if low:
-            msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for "
-                   f"{step - self.since} steps (mean {mean(1):.3g}), so the generator gets little to learn from")
+        mean = lambda i: sum(r[i] for r in window) / len(window)  # noqa: E731
+        median = statistics.median(r[1] for r in window)
+        most = "the whole" if max(share_low, share_gap) == 1 else f"{100 * max(share_low, share_gap):.0f}% of the"
+        if share_low >= share_gap:
+            msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for {most} last "
+                   f"{self.s.window} steps (median {median:.3g}), so the generator gets little to learn from")
         else:
-            msg = (f"discriminator is winning: for {step - self.since} steps it has scored real samples "
+            msg = (f"discriminator is winning: over {most} last {self.s.window} steps it has scored real samples "
                    f"{mean(2):.2f} and generated ones {mean(3):.2f} on average — it tells them apart almost "
                    "perfectly, so the generator gets little to learn from")
-        self.since = None
         self._finding(trainer, "d_wins", msg, {"loss_d": mean(1), "d_real": mean(2), "d_fake": mean(3)})
 
     @staticmethod
@@ -192,7 +189,7 @@ class DiagnoseHook(Hook):
         score = [min(m.get("coverage", 1.0), 1.0), min(m["spread"], 1.0)]
         if trainer.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
             self.best = {**self.candidate, "score": score}
-        if trainer.step < max(self.quiet_until, self.s.warmup):
+        if trainer.step < max(self.quiet["collapse"], self.s.warmup):
             return
         low_spread = m["spread"] < self.s.spread_min
         low_cover = m.get("coverage", 1.0) < self.s.coverage_min
@@ -217,7 +214,8 @@ class DiagnoseHook(Hook):
         ladder = LADDERS[kind]
         rung = self.rungs[kind]
         name = ladder[min(rung, len(ladder) - 1)] if (kind == "diverged" or rung < len(ladder)) else None
-        self.quiet_until = trainer.step + self.s.window
+        if kind in self.quiet:  # judge this symptom again only after a window of new evidence
+            self.quiet[kind] = trainer.step + self.s.window * (1 if self.rungs[kind] < len(ladder) else 3)
         if not trainer.cfg.train.auto_remedy:
             hint = REMEDIES[name].advice if name else "a stable preset"
             trainer.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
