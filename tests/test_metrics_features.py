@@ -19,6 +19,7 @@ class SmallCNN(ClassifierExtractor):
     def __init__(self, resize: str = "luma, antialiased bilinear to 28x28, [-1,1]", digest: str = "w0"):
         torch.manual_seed(0)
         self.name, self.precision, self.resize, self.digest = "small", "fp32", resize, digest
+        self.device = torch.device("cpu")
         self.net = MnistNet().eval()
         self.calls = 0
 

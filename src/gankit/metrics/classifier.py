@@ -84,7 +84,7 @@ def inception_score(probs: np.ndarray, splits: int = 1) -> Tuple[float, float]:
     Techniques for Training GANs"); here p(y|x) is the domain classifier's softmax, so 10 is the maximum."""
     probs = np.asarray(probs, dtype=np.float64)
     scores = []
-    for part in np.array_split(probs, splits):
+    for part in np.array_split(probs, max(1, min(splits, len(probs)))):
         py = part.mean(0, keepdims=True)
         kl = (part * (np.log(part + 1e-12) - np.log(py + 1e-12))).sum(1)
         scores.append(float(np.exp(kl.mean())))

@@ -15,7 +15,7 @@ is         Inception Score of the extractor's softmax, 10 splits                
 classes    confident share, class histogram, its KL to uniform, classes covered          logits
 modes      PacGAN/VEEGAN 2-D mixture protocol (modes.py)                                ring-2d/grid-2d
 stacked    Stacked MNIST modes and KL, channels classified by the mnist CNN             3-channel images
-moments    mean and std of all values against the target (gaussian-1d)                 toy target
+moments    mean, std, KS statistic and W1 against the N(mean, std) target               gaussian-1d
 =========  ===========================================================================  ==============
 
 Example:
@@ -204,9 +204,11 @@ def _stacked(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
 
 @METRICS.register("moments")
 def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    """Mean, std, Kolmogorov-Smirnov statistic and W1 of all values against the N(mean, std) target."""
+    from ..metrics_1d import normal_fit
     target = dict(getattr(ev.toy, "target", {}) or {})
     if fake.kind != "vector" or not target:
         raise GankitError("metric 'moments' is for gaussian-1d samples")
-    x = fake.x.double()
-    return {"mean": float(x.mean()), "std": float(x.std()),
-            "target_mean": float(target["mean"]), "target_std": float(target["std"])}
+    x = fake.x.double().numpy().ravel()
+    ks, w1 = normal_fit(x, target["mean"], target["std"])
+    return {"mean": float(x.mean()), "std": float(x.std()), "ks": ks, "w1": w1}

@@ -68,8 +68,8 @@ class IdentityExtractor(Extractor):
 
     name, kind = "identity", "vector"
 
-    def __init__(self, precision: str = "fp32"):
-        pass
+    def __init__(self, precision: str = "fp32", device: str = "cpu"):
+        pass  # nothing to load; vectors stay on the CPU
 
     def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         return {"features": x.reshape(len(x), -1).float()}
@@ -81,9 +81,9 @@ class ClassifierExtractor(Extractor):
     resize = "luma, antialiased bilinear to 28x28, [-1,1]"
     has_logits = True
 
-    def __init__(self, name: str, precision: str = "fp32"):
-        self.name, self.precision = name, precision
-        self.net = load_classifier(name)
+    def __init__(self, name: str, precision: str = "fp32", device: str = "auto"):
+        self.name, self.precision, self.device = name, precision, pick_device(device)
+        self.net = load_classifier(name).to(self.device)
         with open(weights_path(name), "rb") as f:
             self.digest = hashlib.sha1(f.read()).hexdigest()[:12]
 
@@ -94,35 +94,42 @@ class ClassifierExtractor(Extractor):
     def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise ValueError(f"{self.name} features need uint8 images (B, C, H, W)")
-        x = to_channels(x, 1).float()                                   # (B, 1, H, W)
+        x = to_channels(x, 1).to(self.device).float()                   # (B, 1, H, W)
         if x.shape[-2:] != (28, 28):
             x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
         x = x / 127.5 - 1.0
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             f, logits = self.net.features_and_logits(x)
         return {"features": f.float(), "logits": logits.float()}       # (B, 128), (B, 10)
 
 
 @EXTRACTORS.register("mnist")
-def _mnist(precision: str = "fp32") -> ClassifierExtractor:
-    return ClassifierExtractor("mnist", precision)
+def _mnist(precision: str = "fp32", device: str = "auto") -> ClassifierExtractor:
+    return ClassifierExtractor("mnist", precision, device)
 
 
 @EXTRACTORS.register("fashion")
-def _fashion(precision: str = "fp32") -> ClassifierExtractor:
-    return ClassifierExtractor("fashion", precision)
+def _fashion(precision: str = "fp32", device: str = "auto") -> ClassifierExtractor:
+    return ClassifierExtractor("fashion", precision, device)
 
 
 @EXTRACTORS.register("inception")
-def _inception(precision: str = "fp32") -> Extractor:
+def _inception(precision: str = "fp32", device: str = "auto") -> Extractor:
     from .inception import InceptionExtractor
-    return InceptionExtractor(precision)  # type: ignore[return-value]
+    return InceptionExtractor(precision, device=device)  # type: ignore[return-value]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto": CUDA when available, else CPU; any other name as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 @functools.lru_cache(maxsize=8)
-def get_extractor(name: str, precision: str = "fp32") -> Extractor:
-    """The extractor registered as ``name`` (loaded once per process and precision)."""
-    return EXTRACTORS.get(name)(precision)
+def get_extractor(name: str, precision: str = "fp32", device: str = "auto") -> Extractor:
+    """The extractor registered as ``name`` (loaded once per process, precision and device)."""
+    return EXTRACTORS.get(name)(precision, device=device)
 
 
 def extract(extractor: Extractor, samples: torch.Tensor, batch_size: int = 0,

@@ -38,9 +38,7 @@ class EvalHook(Hook):
         names = list(self.cfg.metrics) or default_metrics(data_cfg.name, kind)
         real = None
         if NEEDS_REFERENCE & set(names) or data_cfg.name in TOY_NAMES:
-            real = from_data(trainer.data, data_cfg, self.cfg.n)
-            if real.key is not None and data_cfg.limit:
-                real.key["limit"] = data_cfg.limit
+            real = from_data(trainer.data, data_cfg, self.cfg.n)  # the cache key includes a digest of the images
         self.evaluator = Evaluator(names, real, self.cfg.features, data_cfg.name,
                                    toy=trainer.data if kind == "vector" else None)
         if real is not None and NEEDS_REFERENCE & set(names):

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -80,7 +81,8 @@ def clean_resize(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 
 class InceptionExtractor:
-    """2048-d pool3 features of the FID Inception; ``precision`` fp32 or bf16 (CPU autocast, channels-last)."""
+    """2048-d pool3 features of the FID Inception; ``precision`` fp32 or bf16 (autocast, channels-last);
+    ``device`` "auto" = CUDA when available."""
 
     name = "inception"
     kind = "image"
@@ -88,12 +90,16 @@ class InceptionExtractor:
     has_logits = False
     batch_size = 32
 
-    def __init__(self, precision: str = "fp32", path: Optional[Path] = None, verbose: bool = True):
+    def __init__(self, precision: str = "fp32", path: Optional[Path] = None, verbose: bool = True,
+                 device: str = "auto"):
+        from .features import pick_device
         if precision not in ("fp32", "bf16"):
             raise GankitError(f"inception precision must be fp32 or bf16, got {precision!r}")
-        self.precision = precision
+        self.precision, self.device = precision, pick_device(device)
         self.path = path or find_inception(verbose)
-        net = torch.jit.load(str(self.path), map_location="cpu").eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load: the file is TorchScript
+            net = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
         self.net = net.to(memory_format=torch.channels_last) if precision == "bf16" else net
 
     def fingerprint(self) -> str:
@@ -103,14 +109,14 @@ class InceptionExtractor:
     def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise ValueError("inception features need uint8 images (B, C, H, W)")
-        x = x.float()
+        x = x.to(self.device).float()
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)                        # grayscale -> RGB, as PIL's convert("RGB")
         x = (clean_resize(x) - 128.0) / 128.0                  # (B, 3, 299, 299)
         ctx = contextlib.nullcontext()
         if self.precision == "bf16":
             x = x.contiguous(memory_format=torch.channels_last)
-            ctx = torch.autocast("cpu", dtype=torch.bfloat16)
+            ctx = torch.autocast(self.device.type, dtype=torch.bfloat16)
         with ctx:
             f = self.net(x)
         return {"features": f.float().reshape(len(x), -1)}    # (B, 2048)
