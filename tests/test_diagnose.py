@@ -62,9 +62,9 @@ def test_d_wins_fires_on_a_low_loss_trace(tmp_path):
     trainer, hook = make_trainer(tmp_path)
     feed(trainer, hook, [HEALTHY] * 5 + [D_WINS] * 12)
     found = [e for e in events(trainer) if e["kind"] == "d_wins"]
-    assert len(found) == 1 and found[0]["step"] == 130     # 8 of the 10 rows covering steps 31..130
+    assert len(found) == 1 and found[0]["step"] == 110     # 6 of the 10 rows covering steps 11..110
     assert "discriminator is winning" in found[0]["message"]
-    assert "below 0.05 for 80% of the last 100 steps (median 0.01)" in found[0]["message"]
+    assert "below 0.05 for most of the last 100 steps (median 0.01)" in found[0]["message"]
     assert "Suggestion" in found[0]["message"]          # auto_remedy is off: advice only
     assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
@@ -76,7 +76,7 @@ def test_d_wins_fires_on_saturated_outputs_with_label_smoothing(tmp_path):
     assert [e["kind"] for e in events(trainer)] == ["d_wins"]
 
 
-@pytest.mark.parametrize("trace", [[HEALTHY] * 40, [HEALTHY, D_WINS] * 20, [D_WINS] * 6 + [HEALTHY] * 30])
+@pytest.mark.parametrize("trace", [[HEALTHY] * 40, [HEALTHY, D_WINS] * 20, [D_WINS] * 4 + [HEALTHY] * 30])
 def test_d_wins_silent_on_healthy_or_brief_dips(tmp_path, trace):
     trainer, hook = make_trainer(tmp_path)
     feed(trainer, hook, trace)
@@ -91,7 +91,10 @@ def test_d_wins_remedy_ladder_and_result(tmp_path):
     assert [e["kind"] for e in ev] == ["d_wins", "remedy", "remedy_result"]
     assert ev[1]["remedy"] == "lower_lr_d" and trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr / 2)
     assert ev[2]["helped"] is True and ev[2]["after"]["loss_d"] == pytest.approx(1.2)
-    feed(trainer, hook, [D_WINS] * 8, start=trainer.step)            # again: the next rung, noise
+    for _ in range(12):                                               # again: the next rung, noise
+        feed(trainer, hook, [D_WINS], start=trainer.step)
+        if events(trainer)[-1]["kind"] == "remedy":
+            break
     ev = events(trainer)
     assert ev[-1]["kind"] == "remedy" and ev[-1]["remedy"] == "noise"
     assert trainer.cfg.loss.instance_noise > 0 and trainer.cfg.loss.label_noise == pytest.approx(0.1)

@@ -3,9 +3,9 @@
 
 Detectors, computed cheaply from what the trainer already logs plus a small fixed-noise batch now and then:
 
-* ``d_wins`` — the discriminator is overpowering G: its loss is below ``d_loss_floor`` (BCE, LSGAN, hinge),
-  or (BCE family) D(real) - D(fake) in probability is above ``d_gap`` of the label gap, in ``d_share`` of the
-  log rows of the last ``window`` steps (not WGAN: a critic is meant to be optimal). Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
+* ``d_wins`` — the discriminator is overpowering G: over the last ``window`` steps the median of its loss is
+  below ``d_loss_floor`` (BCE, LSGAN, hinge), or (BCE family) the median D(real) - D(fake) in probability is
+  above ``d_gap`` of the label gap (not WGAN: a critic is meant to be optimal). Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
   skip D's update while its loss is low; raise D's dropout.
 * ``collapse`` — samples from fixed noise lose diversity against a fixed real batch: their spread falls below
   ``spread_min`` of the real spread, or they cover fewer than ``coverage_min`` of the modes/classes the real
@@ -45,8 +45,7 @@ class DiagnoseSettings:
     check_every: int = 0          # steps between fixed-noise diversity checks (0: window // 2)
     n: int = 512                  # samples per diversity check (256 for images)
     d_loss_floor: float = 0.05    # D wins: its loss stays below this ...
-    d_gap: float = 0.9            # ... or mean D(real) - D(fake) stays above this share of the label gap
-    d_share: float = 0.8          # ... in at least this share of the log rows of a window
+    d_gap: float = 0.9            # ... or D(real) - D(fake) stays above this share of the label gap
     spread_min: float = 0.5       # collapse: spread below half the real batch's ...
     coverage_min: float = 0.75    # ... or under 75% of the modes/classes the real batch shows
     patience: int = 2             # consecutive bad diversity checks before collapse is declared
@@ -71,6 +70,7 @@ class DiagnoseHook(Hook):
         self.rows: deque = deque(maxlen=2000)      # (step, loss_d, d_real, d_fake) per log row
         self.grads: Dict[str, deque] = {"grad_g": deque(maxlen=50), "grad_d": deque(maxlen=50)}
         self.quiet = {"d_wins": 0, "collapse": 0}  # no new finding of a kind before this step
+        self.d_winning = False                     # D winning over the last window (medians), now
         self.bad_checks = 0
         self.best_spread = 0.0
         self.history: List[Dict[str, Any]] = []    # every diversity check: step, spread, coverage
@@ -150,27 +150,27 @@ class DiagnoseHook(Hook):
 
     def _check_d_wins(self, trainer: Any) -> None:
         cfg, step, every = trainer.cfg.loss, trainer.step, trainer.cfg.log.every
-        if cfg.name == "wgan" or step < self.quiet["d_wins"]:
+        self.d_winning = False
+        if cfg.name == "wgan":
             return  # a WGAN critic is meant to be trained to optimality: "winning" is not a failure there
         window = [r for r in self.rows if r[0] > step - self.s.window]
         if not window or window[0][0] - every > step - self.s.window or len(window) * every < self.s.window:
             return  # the rows do not cover a whole window yet
-        low = [r[1] < self.s.d_loss_floor for r in window]
-        gap = [cfg.name in BCE_FAMILY and r[2] - r[3] > self.s.d_gap * self._label_gap(trainer) for r in window]
-        share_low, share_gap = sum(low) / len(window), sum(gap) / len(window)
-        if max(share_low, share_gap) < self.s.d_share:
+        loss = statistics.median(r[1] for r in window)
+        real, fake = statistics.median(r[2] for r in window), statistics.median(r[3] for r in window)
+        low = loss < self.s.d_loss_floor
+        gap = cfg.name in BCE_FAMILY and real - fake > self.s.d_gap * self._label_gap(trainer)
+        self.d_winning = low or gap
+        if not self.d_winning or step < self.quiet["d_wins"]:
             return
-        mean = lambda i: sum(r[i] for r in window) / len(window)  # noqa: E731
-        median = statistics.median(r[1] for r in window)
-        most = "the whole" if max(share_low, share_gap) == 1 else f"{100 * max(share_low, share_gap):.0f}% of the"
-        if share_low >= share_gap:
-            msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for {most} last "
-                   f"{self.s.window} steps (median {median:.3g}), so the generator gets little to learn from")
+        if low:
+            msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for most of the "
+                   f"last {self.s.window} steps (median {loss:.3g}), so the generator gets little to learn from")
         else:
-            msg = (f"discriminator is winning: over {most} last {self.s.window} steps it has scored real samples "
-                   f"{mean(2):.2f} and generated ones {mean(3):.2f} on average — it tells them apart almost "
-                   "perfectly, so the generator gets little to learn from")
-        self._finding(trainer, "d_wins", msg, {"loss_d": mean(1), "d_real": mean(2), "d_fake": mean(3)})
+            msg = (f"discriminator is winning: over the last {self.s.window} steps it has typically scored real "
+                   f"samples {real:.2f} and generated ones {fake:.2f} — it tells them apart almost perfectly, "
+                   "so the generator gets little to learn from")
+        self._finding(trainer, "d_wins", msg, {"loss_d": loss, "d_real": real, "d_fake": fake})
 
     @staticmethod
     def _label_gap(trainer: Any) -> float:
@@ -206,16 +206,21 @@ class DiagnoseHook(Hook):
                      + (f" (best so far {self.best_spread:.2f}x)" if self.best_spread > m["spread"] else ""))
         msg = (f"samples are collapsing: {self.diversity.n} samples from fixed noise " + " and ".join(parts)
                + f", for {self.s.patience} checks in a row")
-        self._finding(trainer, "collapse", msg, m)
+        self._finding(trainer, "collapse", msg, m, defer=self.d_winning)
 
     # ---- remedies -----------------------------------------------------------------------------------------
-    def _finding(self, trainer: Any, kind: str, message: str, before: Dict[str, Any]) -> None:
+    def _finding(self, trainer: Any, kind: str, message: str, before: Dict[str, Any], defer: bool = False) -> None:
+        """Report a finding; with auto_remedy apply the next remedy on its ladder (unless `defer`red)."""
         before = {k: v for k, v in before.items() if isinstance(v, (int, float))}
         ladder = LADDERS[kind]
         rung = self.rungs[kind]
         name = ladder[min(rung, len(ladder) - 1)] if (kind == "diverged" or rung < len(ladder)) else None
         if kind in self.quiet:  # judge this symptom again only after a window of new evidence
             self.quiet[kind] = trainer.step + self.s.window * (1 if self.rungs[kind] < len(ladder) else 3)
+        if defer:  # collapse while D wins: D is the likelier cause, and its remedies come first
+            trainer.event(kind, f"{message}. The discriminator is winning at the same time, the likelier cause: "
+                          "the diagnoser treats that first", **before)
+            return
         if not trainer.cfg.train.auto_remedy:
             hint = REMEDIES[name].advice if name else "a stable preset"
             trainer.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
