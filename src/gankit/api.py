@@ -11,12 +11,13 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
 from .data import data_shape
 from .errors import GankitError
@@ -50,7 +51,9 @@ def default_hooks(cfg: RunConfig) -> List[Hook]:
         hooks.append(EvalHook(cfg.eval))
     if cfg.train.diagnose and importlib.util.find_spec("gankit.diagnose"):
         from .diagnose import DiagnoseHook
-        hooks.append(DiagnoseHook())
+        diagnose = DiagnoseHook()
+        diagnose.all_ranks = True  # its remedies change training, so under torchrun every rank runs it
+        hooks.append(diagnose)
     hooks.append(SummaryHook())
     return hooks
 
@@ -58,35 +61,57 @@ def default_hooks(cfg: RunConfig) -> List[Hook]:
 def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Optional[str] = None,
           resume: bool = False, allow_change: Iterable[str] = (), hooks: Optional[List[Hook]] = None,
           verbose: bool = True) -> Path:
-    """Train a run and return its directory. ``resume`` continues RUN_DIR/checkpoints/latest.pt exactly."""
+    """Train a run and return its directory. ``resume`` continues RUN_DIR/checkpoints/latest.pt exactly.
+
+    Under torchrun every process calls this; it joins the process group (gloo on CPU, nccl on CUDA), rank 0 reads
+    and writes the run directory, and the ranks train one model with DistributedDataParallel (distributed.py).
+    """
     cfg = resolve_config(config, overrides)
     run_dir = Path(out or os.path.join("runs", cfg.name))
-    latest = run_dir / "checkpoints" / ckpt.LATEST
-    state = None
-    if resume:
-        state = ckpt.load(latest)
-        if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
-            cfg = apply_overrides(from_dict(state["config"]), list(overrides))
-        allowed = set(allow_change)
-        changed = [k for k in config_diff(state["config"], cfg.to_dict())
-                   if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
-        if changed:
-            raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "
-                              "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
-                              "change with --allow-change KEY")
-    elif latest.exists():
-        raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
-    trainer = Trainer(cfg, run_dir, hooks=(hooks if hooks is not None else default_hooks(cfg)), verbose=verbose)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if state is not None:
-        trainer.load_state_dict(state)
-        _truncate_jsonl(run_dir / "metrics.jsonl", trainer.step)
-        _truncate_jsonl(run_dir / "events.jsonl", trainer.step)
-        if verbose:
-            print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}", flush=True)
-    _write_json(run_dir / "config.json", cfg.to_dict())
-    trainer.fit()
+    dist, owned = distributed.setup(cfg.train.device)
+    try:
+        # rank 0 checks the run directory and reads the checkpoint; every rank gets (cfg, state) or the error
+        cfg, state = distributed.main_then_share(
+            lambda: _start_or_resume(cfg, run_dir, resume, overrides, allow_change), dist)
+        trainer = Trainer(cfg, run_dir, hooks=(hooks if hooks is not None else default_hooks(cfg)),
+                          verbose=verbose, dist=dist)
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            trainer.load_state_dict(state)
+            if dist.is_main:
+                _truncate_jsonl(run_dir / "metrics.jsonl", trainer.step)
+                _truncate_jsonl(run_dir / "events.jsonl", trainer.step)
+            if verbose and dist.is_main:
+                print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
+                      + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
+        if dist.is_main:
+            _write_json(run_dir / "config.json", cfg.to_dict())
+        trainer.fit()
+    finally:
+        distributed.cleanup(owned)
     return run_dir
+
+
+def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Sequence[str],
+                     allow_change: Iterable[str]) -> Tuple[RunConfig, Optional[dict]]:
+    """The config to train with and the checkpoint to continue from (None for a fresh run)."""
+    latest = run_dir / "checkpoints" / ckpt.LATEST
+    if not resume:
+        if latest.exists():
+            raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
+        return cfg, None
+    state = ckpt.load(latest)
+    if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
+        cfg = apply_overrides(from_dict(state["config"]), list(overrides))
+    allowed = set(allow_change)
+    changed = [k for k in config_diff(state["config"], cfg.to_dict())
+               if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
+    if changed:
+        raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "
+                          "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
+                          "change with --allow-change KEY")
+    return cfg, state
 
 
 def _write_json(path: Path, obj) -> None:

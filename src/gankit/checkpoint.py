@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from .errors import GankitError
 LATEST = "latest.pt"
 
 
-def rng_state(data_gen: torch.Generator) -> Dict[str, Any]:
+def rng_state(data_gen: torch.Generator, device: Optional[torch.device] = None) -> Dict[str, Any]:
     state = {
         "torch": torch.get_rng_state(),
         "data": data_gen.get_state(),
@@ -28,16 +28,20 @@ def rng_state(data_gen: torch.Generator) -> Dict[str, Any]:
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":  # the GPU this process trains on (its rank's, under DDP)
+        state["cuda_device"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: Dict[str, Any], data_gen: torch.Generator) -> None:
+def set_rng_state(state: Dict[str, Any], data_gen: torch.Generator, device: Optional[torch.device] = None) -> None:
     torch.set_rng_state(state["torch"])
     data_gen.set_state(state["data"])
     random.setstate(_python_state_from_tensor(state["python"]))
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda_device" in state and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_device"], device)  # every rank continues rank 0's noise stream
 
 
 def _python_state_to_tensor(st) -> torch.Tensor:

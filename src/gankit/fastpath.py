@@ -27,28 +27,28 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class FastDropout(nn.Module):
-    """Inverted dropout with integer-threshold masks (see module docstring). Same p, same call as nn.Dropout."""
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        self.p = float(p)
-        # keep when the 16-bit slice >= threshold: low halves are uniform on [-2^15, 2^15), high halves on [0, 2^15)
-        self.register_buffer("thresholds", torch.tensor([round(self.p * 65536) - 32768, round(self.p * 32768)],
-                                                        dtype=torch.int16), persistent=False)
+class FastDropout(nn.Dropout):
+    """Inverted dropout with integer-threshold masks (see module docstring). An nn.Dropout: same p (which may be
+    changed while training, e.g. by a remedy), same call; no buffers, so state_dict and DDP see nothing new."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu" or sys.byteorder != "little":
-            return F.dropout(x, self.p, self.training)
+        if (not self.training or not 0.0 < self.p < 1.0 or self.inplace or x.device.type != "cpu"
+                or sys.byteorder != "little"):
+            return F.dropout(x, self.p, self.training, self.inplace)
         n = x.numel()
         words = torch.empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 random bits each
-        keep = words.view(torch.int16).view(-1, 2) >= self.thresholds  # (ceil(n/2), 2): two masks per word
+        keep = words.view(torch.int16).view(-1, 2) >= self.thresholds()  # (ceil(n/2), 2): two masks per word
         scale = torch.tensor(1.0 / (1.0 - self.p), dtype=x.dtype)  # 0-dim: keep * scale comes out in x's dtype
         mask = (keep * scale).view(-1)[:n].view_as(x)  # (torch.where with two scalars is ~2x slower here)
         return x * mask  # backward: grad * mask, like torch's dropout
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    def thresholds(self) -> torch.Tensor:
+        """Keep a unit when its 16-bit slice >= threshold: low halves of a word are uniform on [-2^15, 2^15),
+        high halves on [0, 2^15)."""
+        if getattr(self, "_p_seen", None) != self.p:
+            self._thr = torch.tensor([round(self.p * 65536) - 32768, round(self.p * 32768)], dtype=torch.int16)
+            self._p_seen = self.p
+        return self._thr
 
 
 def use_fast_dropout(module: nn.Module) -> int:
@@ -56,7 +56,7 @@ def use_fast_dropout(module: nn.Module) -> int:
     swapped = 0
     for name, child in list(module.named_children()):
         if type(child) is nn.Dropout:
-            setattr(module, name, FastDropout(child.p).train(child.training))
+            setattr(module, name, FastDropout(child.p, child.inplace).train(child.training))
             swapped += 1
         else:
             swapped += use_fast_dropout(child)

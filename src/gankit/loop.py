@@ -36,11 +36,11 @@ def run_loop(trainer: Any) -> None:
     for h in trainer.hooks:
         h.on_start(trainer)
     bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=cfg.name, file=sys.stderr,
-               disable=not cfg.log.progress, dynamic_ncols=True, unit="step")
+               disable=not (cfg.log.progress and trainer.dist.is_main), dynamic_ncols=True, unit="step")
     last_saved = trainer.step
     try:
         with stop_on_signals(trainer):
-            while trainer.step < trainer.total_steps and not trainer.stop_requested:
+            while trainer.step < trainer.total_steps and not trainer.should_stop():  # agreed by all ranks
                 trainer.train_step()
                 bar.update(1)
                 stats = {}
