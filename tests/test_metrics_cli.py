@@ -76,8 +76,8 @@ def test_modes_metric_on_image_data_is_refused(tmp_path):
 
 
 def test_eval_hook_and_eval_command_on_a_run(tmp_path, capsys):
-    run = api.train("ring-2d", TINY + ["train.steps=20", "eval.every=10", "eval.n=500"], out=str(tmp_path / "r"),
-                    verbose=False)
+    run = api.train("ring-2d", TINY + ["train.steps=20", "eval.every=10", "eval.n=500", "train.diagnose=false"],
+                    out=str(tmp_path / "r"), verbose=False)
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "eval/modes" in r]
     assert [r["step"] for r in evals] == [10, 20]
