@@ -92,7 +92,7 @@ def main() -> None:
     epochs = args.epochs or {"mnist": 5, "fashion": 10}[args.data]
     net, acc, secs = train(args.data, epochs, args.batch, args.lr, args.seed)
     meta = {"dataset": args.data, "classes": 10, "test_accuracy": acc, "epochs": epochs, "seed": args.seed,
-            "arch": "MnistNet-v1", "train_seconds": round(secs, 1), "torch": torch.__version__}
+            "arch": "MnistNet-v1", "train_seconds": round(secs, 1), "torch": str(torch.__version__)}
     path = save_classifier(net.eval(), args.data, meta, Path(args.out) if args.out else None)
     print(f"{args.data}: test accuracy {acc:.4%} after {epochs} epochs ({secs:.0f} s); weights -> {path} "
           f"({path.stat().st_size / 1024:.0f} KiB)")

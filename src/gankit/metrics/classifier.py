@@ -75,7 +75,9 @@ def save_classifier(net: MnistNet, name: str, meta: Dict[str, Any], path: Path |
     path = path or weights_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().contiguous() if v.is_floating_point() else v for k, v in net.state_dict().items()}
-    torch.save({"state_dict": state, "meta": dict(meta)}, path)
+    # plain values only, so that weights_only loading accepts the file (torch.__version__ is not a str)
+    plain = {k: v if isinstance(v, (bool, int, float)) else str(v) for k, v in meta.items()}
+    torch.save({"state_dict": state, "meta": plain}, path)
     return path
 
 
