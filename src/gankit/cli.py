@@ -75,7 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_json())
         return 0
-    run_dir = api.train(cfg, out=args.out, resume=args.resume, allow_change=args.allow_change)
+    run_dir = api.train(args.config, args.overrides, out=args.out, resume=args.resume,
+                        allow_change=args.allow_change)
     print(f"run directory: {run_dir}")
     return 0
 
