@@ -39,7 +39,9 @@ def test_one_step_per_preset(preset, tiny_mnist, tmp_path):
 
 
 def test_keras_frog_preset_on_cifar_format_files(tiny_cifar, tmp_path):
-    run = api.train("cifar10-frog-dcgan", small("train.steps=2", f"data.root={tiny_cifar}", "data.classes=[6, 3]"),
+    # the Keras G is heavy (256 channels at 32x32): small grids, no diversity probes, to keep the test quick
+    run = api.train("cifar10-frog-dcgan", small("train.steps=2", f"data.root={tiny_cifar}", "data.classes=[6, 3]",
+                                               "sample.n=4", "train.diagnose=false"),
                     out=str(tmp_path / "frog"), verbose=False)
     assert len(list((run / "samples").glob("*.png"))) >= 1
     x = api.load_run(run).generate(5)
@@ -49,7 +51,8 @@ def test_keras_frog_preset_on_cifar_format_files(tiny_cifar, tmp_path):
 def test_folder_preset(tmp_path):
     from test_data import _write_mixed_folder
     _write_mixed_folder(tmp_path / "imgs")
-    run = api.train("folder-dcgan", small("train.steps=2", f"data.path={tmp_path / 'imgs'}", "train.batch_size=4"),
+    run = api.train("folder-dcgan", small("train.steps=2", f"data.path={tmp_path / 'imgs'}", "train.batch_size=4",
+                                          "sample.n=4", "train.diagnose=false"),
                     out=str(tmp_path / "f"), verbose=False)
     assert (run / "checkpoints" / "latest.pt").is_file()
 
