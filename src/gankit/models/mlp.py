@@ -60,23 +60,30 @@ class SetDiscriminator(nn.Module):
     (so D can judge spread as well as location), then ReLU layers -> logit.
 
     With ``sort`` the draws are sorted first: the same set, in a fixed order, so each input is an order
-    statistic and D compares quantiles — it sees the shape of the distribution, not only its mean and spread."""
+    statistic and D compares quantiles — it sees the shape of the distribution, not only its mean and spread
+    (unsorted, the draws are exchangeable and a weighted sum over positions sees little beyond the first two
+    moments), and D no longer depends on the order of a set's draws.
 
-    def __init__(self, width: int, hidden, sort: bool = False):
+    Sorted, an unregularised D separates real from a near-constant G (G starts with a spread of ~0.01) by a
+    wide margin and its gradient there tends to point to *less* spread (the decoration's gradient 2(x - m)
+    vanishes at zero spread), so G collapses to a constant; the gaussian-1d preset adds R1 (``loss.r1``).
+    ``leak`` 0 is the lesson's ReLU; > 0 uses LeakyReLU. (B, W) -> (B,) logits."""
+
+    def __init__(self, width: int, hidden, sort: bool = False, leak: float = 0.0):
         super().__init__()
         self.sort = sort
-        self.main = mlp([2 * width, *hidden, 1], nn.ReLU())
+        self.main = mlp([2 * width, *hidden, 1], nn.LeakyReLU(leak) if leak > 0 else nn.ReLU())  # 2W -> ... -> 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.sort:
             x = x.sort(dim=1).values  # (B, W) order statistics; gradients flow to the sorted values
-        dev = (x - x.mean(1, keepdim=True)) ** 2  # (B, W)
-        return self.main(torch.cat([x, dev], 1)).squeeze(1)
+        dev = (x - x.mean(1, keepdim=True)) ** 2  # (B, W) the lesson's decoration: squared deviations
+        return self.main(torch.cat([x, dev], 1)).squeeze(1)  # (B, 2W) -> (B,)
 
 
 @MODELS.register("toy-1d")
 def build_toy_1d(cfg, shape):
-    return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden, cfg.d_sort)
+    return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden, cfg.d_sort, cfg.leak)
 
 
 class ToyGenerator(nn.Module):
