@@ -95,12 +95,13 @@ class DiagnoseHook(Hook):
         self.remedies.on_step(trainer)             # fading noise
         if stats:
             self._observe(trainer, stats)
+        self._report_results(trainer)              # what the earlier remedies did, before new findings
+        if stats:
             if self._check_divergence(trainer, stats):
                 return
             self._check_d_wins(trainer)
         if trainer.step % self.s.check_every == 0:
             self._check_collapse(trainer)
-        self._report_results(trainer)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
@@ -148,29 +149,36 @@ class DiagnoseHook(Hook):
         self._finding(trainer, "diverged", f"training diverged: {what}", norms)
         return True
 
+    def _d_state(self, trainer: Any, rows: List[tuple]) -> Dict[str, Any]:
+        """Medians of D's loss, D(real) and D(fake) over log rows, and whether they say D is winning."""
+        cfg = trainer.cfg.loss
+        loss = statistics.median(r[1] for r in rows)
+        real, fake = statistics.median(r[2] for r in rows), statistics.median(r[3] for r in rows)
+        low = loss < self.s.d_loss_floor
+        gap = cfg.name in BCE_FAMILY and real - fake > self.s.d_gap * self._label_gap(trainer)
+        return {"loss_d": loss, "d_real": real, "d_fake": fake, "low": low, "winning": low or gap}
+
     def _check_d_wins(self, trainer: Any) -> None:
-        cfg, step, every = trainer.cfg.loss, trainer.step, trainer.cfg.log.every
+        step, every = trainer.step, trainer.cfg.log.every
         self.d_winning = False
-        if cfg.name == "wgan":
+        if trainer.cfg.loss.name == "wgan":
             return  # a WGAN critic is meant to be trained to optimality: "winning" is not a failure there
         window = [r for r in self.rows if r[0] > step - self.s.window]
         if not window or window[0][0] - every > step - self.s.window or len(window) * every < self.s.window:
             return  # the rows do not cover a whole window yet
-        loss = statistics.median(r[1] for r in window)
-        real, fake = statistics.median(r[2] for r in window), statistics.median(r[3] for r in window)
-        low = loss < self.s.d_loss_floor
-        gap = cfg.name in BCE_FAMILY and real - fake > self.s.d_gap * self._label_gap(trainer)
-        self.d_winning = low or gap
+        st = self._d_state(trainer, window)
+        self.d_winning = st["winning"]
         if not self.d_winning or step < self.quiet["d_wins"]:
             return
-        if low:
+        if st["low"]:
             msg = (f"discriminator is winning: its loss has been below {self.s.d_loss_floor:g} for most of the "
-                   f"last {self.s.window} steps (median {loss:.3g}), so the generator gets little to learn from")
+                   f"last {self.s.window} steps (median {st['loss_d']:.3g}), so the generator gets little to "
+                   "learn from")
         else:
             msg = (f"discriminator is winning: over the last {self.s.window} steps it has typically scored real "
-                   f"samples {real:.2f} and generated ones {fake:.2f} — it tells them apart almost perfectly, "
-                   "so the generator gets little to learn from")
-        self._finding(trainer, "d_wins", msg, {"loss_d": loss, "d_real": real, "d_fake": fake})
+                   f"samples {st['d_real']:.2f} and generated ones {st['d_fake']:.2f} — it tells them apart "
+                   "almost perfectly, so the generator gets little to learn from")
+        self._finding(trainer, "d_wins", msg, {k: st[k] for k in ("loss_d", "d_real", "d_fake")})
 
     @staticmethod
     def _label_gap(trainer: Any) -> float:
@@ -187,8 +195,9 @@ class DiagnoseHook(Hook):
             return
         self.good, self.candidate = self.candidate, snapshot(trainer)  # rollback: a state >= one check old
         score = [min(m.get("coverage", 1.0), 1.0), min(m["spread"], 1.0)]
-        if trainer.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
-            self.best = {**self.candidate, "score": score}
+        diverse = m["spread"] >= self.s.spread_min and m.get("coverage", 1.0) >= self.s.coverage_min
+        if diverse and trainer.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
+            self.best = {**self.candidate, "score": score}  # only a state that was not collapsed
         if trainer.step < max(self.quiet["collapse"], self.s.warmup):
             return
         low_spread = m["spread"] < self.s.spread_min
@@ -241,9 +250,9 @@ class DiagnoseHook(Hook):
                              "step": trainer.step, "before": before})
 
     def rollback(self, trainer: Any, kind: str) -> Optional[int]:
-        """Load the last good weights (for collapse: the most diverse seen; fresh optimizer moments);
-        returns their step, or None when there are none."""
-        target = (self.best if kind == "collapse" else None) or self.good or self.candidate
+        """Load the last good weights (for collapse: the most diverse state that was not collapsed) with fresh
+        optimizer moments; returns their step, or None when there is no such state."""
+        target = self.best if kind == "collapse" else (self.good or self.candidate)
         if target is None:
             return None
         restore(trainer, target)
@@ -261,13 +270,11 @@ class DiagnoseHook(Hook):
                 rows = [r for r in self.rows if r[0] > p["step"]]
                 if not rows:
                     continue
-                after = {k: sum(r[i] for r in rows) / len(rows) for i, k in ((1, "loss_d"), (2, "d_real"),
-                                                                               (3, "d_fake"))}
+                st = self._d_state(trainer, rows)  # medians since the remedy, judged as the detector judges
+                after = {k: st[k] for k in ("loss_d", "d_real", "d_fake")}
                 ok = all(math.isfinite(v) for v in after.values())
                 if p["kind"] == "d_wins":
-                    gap = after["d_real"] - after["d_fake"] if trainer.cfg.loss.name in BCE_FAMILY else 0.0
-                    ok = ok and after["loss_d"] >= self.s.d_loss_floor and gap < self.s.d_gap * self._label_gap(
-                        trainer)
+                    ok = ok and not st["winning"]
                 keys = ["loss_d", "d_real", "d_fake"]
             change = ", ".join(f"{k} {p['before'].get(k, math.nan):.3g} -> {after[k]:.3g}" for k in keys)
             verdict = "the symptom is gone" if ok else "the symptom is still there"

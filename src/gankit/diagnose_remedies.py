@@ -103,6 +103,8 @@ def dropout(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dic
         "train.lr_g=...")
 def rollback(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
     to = hook.rollback(trainer, kind)
+    if to is None and kind == "collapse":
+        return None  # samples were never diverse after the warm-up: nothing to go back to
     lrs = {}
     for which, opt in (("d", trainer.opt_d), ("g", trainer.opt_g)):
         old = opt.param_groups[0]["lr"]
