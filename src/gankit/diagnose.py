@@ -105,7 +105,7 @@ class DiagnoseHook(Hook):
 
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
-                "quiet": dict(self.quiet), "bad_checks": self.bad_checks,
+                "quiet": dict(self.quiet), "d_winning": self.d_winning, "bad_checks": self.bad_checks,
                 "best_spread": self.best_spread, "history": self.history, "rungs": dict(self.rungs),
                 "pending": self.pending, "remedies": self.remedies.state_dict(),
                 "good": self.good, "candidate": self.candidate, "best": self.best}
@@ -116,6 +116,7 @@ class DiagnoseHook(Hook):
         self.rows = deque((tuple(r) for r in state["rows"]), maxlen=2000)
         self.grads = {k: deque(v, maxlen=50) for k, v in state["grads"].items()}
         self.quiet, self.bad_checks = dict(state["quiet"]), state["bad_checks"]
+        self.d_winning = bool(state.get("d_winning", False))
         self.best_spread, self.history = state["best_spread"], list(state["history"])
         self.rungs.update(state["rungs"])
         self.pending = list(state["pending"])
