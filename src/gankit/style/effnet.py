@@ -14,8 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Mapping, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +125,7 @@ class EffNetLite0(nn.Module):
         return self.fc(h.mean((2, 3)))
 
 
-def convert_state_dict(sd: "OrderedDict[str, torch.Tensor]") -> Dict[str, torch.Tensor]:
+def convert_state_dict(sd: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename the TF-port keys (_conv_stem, _blocks.N._expand_conv, _bn0, ...) to this module's keys."""
     out: Dict[str, torch.Tensor] = {}
     top = {"_conv_stem.": "stem.0.", "_bn0.": "stem.1.", "_conv_head.": "head.0.", "_bn1.": "head.1.",
@@ -134,8 +133,6 @@ def convert_state_dict(sd: "OrderedDict[str, torch.Tensor]") -> Dict[str, torch.
     inner = {"_expand_conv.": "expand.0.", "_bn0.": "expand.1.", "_depthwise_conv.": "dw.0.",
              "_bn1.": "dw.1.", "_project_conv.": "project.0.", "_bn2.": "project.1."}
     for key, value in sd.items():
-        if key.endswith("num_batches_tracked"):
-            continue
         if key.startswith("_blocks."):
             _, idx, rest = key.split(".", 2)
             prefix = next((p for p in inner if rest.startswith(p)), None)

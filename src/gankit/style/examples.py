@@ -1,6 +1,9 @@
 """Example images: content photos from scikit-image and style images gankit draws itself.
 
-    python -m gankit.style.examples docs/images/style     # writes content/style/result triples + timings
+    python -m gankit.style.examples docs/images/style --threads 1 --compare --sweep
+
+writes content/style/result triples, the plain-Gram comparison, the SWAG temperature sweep and
+timings.json (with the load average at the time of each run).
 
 The drawn styles are deterministic (seeded) so the documentation can be regenerated exactly.
 """
@@ -9,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import GankitError
@@ -81,30 +86,66 @@ STYLES: Dict[str, Callable[[], Image.Image]] = {
     "hubble": lambda: skimage_photo("hubble_deep_field"),
     "ihc": lambda: skimage_photo("immunohistochemistry"),
 }
-# (content, style, what the result shows)
-PAIRS: List[Tuple[str, str, str]] = [
-    ("chelsea", "strokes", ""),
-    ("astronaut", "mosaic", ""),
-    ("coffee", "ihc", ""),
-    ("rocket", "hubble", ""),
-]
+# (content photo, style) pairs shown in docs/style.md
+PAIRS: List[Tuple[str, str]] = [("chelsea", "strokes"), ("astronaut", "mosaic"), ("coffee", "ihc"),
+                                ("rocket", "hubble")]
 
 
-def make_examples(out_dir: Path, size: int = 256, steps: int = 150, big: int = 512) -> List[dict]:
-    """Write content/style/result PNGs for every pair and return the timings (first pair also at big)."""
+def make_examples(out_dir: Path, size: int = 256, steps: int = 150, big: int = 512,
+                  threads: "int | None" = None, compare: bool = False) -> List[dict]:
+    """Write content/style/result PNGs for every pair with the default settings and return the timings.
+
+    The first pair is also run at ``big`` pixels; ``compare`` adds plain-Gram results (effnet-lite0-gram).
+    """
     from .transfer import Options, run
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, (content, style, _) in enumerate(PAIRS):
+    for i, (content, style) in enumerate(PAIRS):
         c_img, s_img = skimage_photo(content), STYLES[style]()
         c_img.resize((size, size), Image.BICUBIC).save(out_dir / f"content-{content}.png")
         s_img.resize((size, size), Image.BICUBIC).save(out_dir / f"style-{style}.png")
-        for px in ([size, big] if i == 0 and big else [size]):
-            res = run(c_img, s_img, "effnet-lite0", Options(size=px, steps=steps), progress=True)
-            suffix = "" if px == size else f"-{px}"
+        jobs = [("effnet-lite0", size, "")] + ([("effnet-lite0", big, f"-{big}")] if i == 0 and big else [])
+        jobs += [("effnet-lite0-gram", size, "-gram")] if compare else []
+        for backbone, px, suffix in jobs:
+            res = run(c_img, s_img, backbone, Options(size=px, steps=steps, threads=threads), progress=True)
             res.image.save(out_dir / f"result-{content}-{style}{suffix}.png")
-            rows.append({"content": content, "style": style, "size": px, "steps": steps,
-                         "seconds": round(res.seconds, 1), "losses": res.losses})
+            rows.append({"content": content, "style": style, "backbone": backbone, "size": px,
+                         "steps": steps, "threads": threads or "default", "seconds": round(res.seconds, 1),
+                         "load_avg_1min": round(os.getloadavg()[0], 1)})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def temperature_sweep(out_dir: Path, temps: Tuple[float, ...] = (1.0, 8.0, 32.0, 128.0, 0.0),
+                      pairs: Tuple[int, ...] = (0, 1), size: int = 256, steps: int = 150,
+                      threads: "int | None" = None) -> List[dict]:
+    """effnet-lite0 at several SWAG temperatures (0: no softmax, plain Gram) for some pairs.
+
+    The style weight is rescaled so every run starts with the same weighted style loss as the default
+    (T=32, weight 3e5): the comparison is between transformations, not between loss scales.
+    """
+    from .backbones import effnet_lite0
+    from .io import pil_to_tensor
+    from .transfer import Options, loss_terms, run, targets
+    rows = []
+    for i in pairs:
+        content, style = PAIRS[i]
+        c_img, s_img = skimage_photo(content), STYLES[style]()
+        c_t, s_t = pil_to_tensor(c_img, (size, size)), pil_to_tensor(s_img, (size, size))
+
+        def start_loss(net) -> float:
+            with torch.no_grad():
+                return float(loss_terms(net, c_t, *targets(net, c_t, s_t, False))["style"])
+        reference = effnet_lite0()
+        target = reference.style_weight * start_loss(reference)
+        for t in temps:
+            net = effnet_lite0()
+            net.smooth, net.temperature = t > 0, t or 1.0
+            net.style_weight = target / start_loss(net)
+            res = run(c_img, s_img, net, Options(size=size, steps=steps, threads=threads), progress=False)
+            res.image.save(out_dir / f"sweep-{content}-T{int(t)}.png")
+            rows.append({"content": content, "T": t, "style_weight": float(f"{net.style_weight:.3g}"),
+                         "seconds": round(res.seconds, 1)})
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -115,10 +156,16 @@ def main(argv: "List[str] | None" = None) -> int:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--big", type=int, default=512, help="also time the first pair at this size (0: no)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--compare", action="store_true", help="also run the plain-Gram backbone")
+    p.add_argument("--sweep", action="store_true", help="also run the SWAG temperature sweep")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    rows = make_examples(args.out_dir, args.size, args.steps, args.big)
-    print(json.dumps({"rows": rows, "total_seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    rows = make_examples(args.out_dir, args.size, args.steps, args.big, args.threads, args.compare)
+    sweep = temperature_sweep(args.out_dir, threads=args.threads) if args.sweep else []
+    summary = {"rows": rows, "sweep": sweep, "total_seconds": round(time.perf_counter() - t0, 1)}
+    (args.out_dir / "timings.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
     return 0
 
 

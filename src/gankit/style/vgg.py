@@ -93,12 +93,15 @@ def weight_dirs() -> List[Path]:
 
 
 def find_vgg19_weights(download: bool = True) -> Path:
-    """Path of ``vgg19-dcbb9e9d.pth``: a local copy, else a download into the first weight folder."""
+    """Path of ``vgg19-dcbb9e9d.pth``: a local copy, else a download into the first weight folder.
+
+    Setting $GANKIT_OFFLINE skips the download attempt (and its timeout).
+    """
     for d in weight_dirs():
         if (d / WEIGHT_FILE).is_file():
             return d / WEIGHT_FILE
     dest = weight_dirs()[0] / WEIGHT_FILE
-    if download:
+    if download and not os.environ.get("GANKIT_OFFLINE"):
         from ..data.fetch import download as fetch
         if fetch(WEIGHT_URL, dest, verbose=True, timeout=30.0):
             digest = _sha256(dest)
