@@ -1,7 +1,6 @@
 """CIFAR-10 from the standard python-pickle batches (a local directory, the cache, or the official archive)."""
 from __future__ import annotations
 
-import hashlib
 import pickle
 import tarfile
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from ..errors import GankitError
 from . import SOURCES
 from .base import finish, say
-from .fetch import cache_root, download, find_file, missing, search_dirs
+from .fetch import cache_root, download, file_digest, find_file, missing, search_dirs
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # the archive's published checksum
@@ -34,20 +33,12 @@ def _batch_dir(root: Optional[str], verbose: bool) -> Path:
         if not download(URL, archive, verbose, timeout=30):
             raise missing("CIFAR-10 batches", [str(d) for d in dirs] + [URL],
                           "put the python batches (cifar-10-batches-py/) in a folder and pass --set data.root=DIR")
-    if _md5(archive) != MD5:
+    if file_digest(archive, "md5") != MD5:
         raise GankitError(f"{archive} does not match CIFAR-10's checksum; delete it and run again")
     say(verbose, f"extracting {archive}")
     with tarfile.open(archive) as tar:
         tar.extractall(archive.parent, filter="data")
     return archive.parent / FOLDER
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_cifar(split: str, root: Optional[str], verbose: bool = True):

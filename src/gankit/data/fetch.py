@@ -6,6 +6,7 @@ into the cache once, so later runs start at once.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -101,6 +102,15 @@ def install_into_cache(files: Dict[str, Path], sub: str, verbose: bool) -> Path:
         os.replace(tmp, target)
     say(verbose, f"cached in {dest}")
     return dest
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks (md5/sha1/sha256: whatever the publisher lists)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def missing(what: str, tried: List[str], hint: str) -> GankitError:

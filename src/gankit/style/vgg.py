@@ -13,7 +13,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -21,6 +20,7 @@ from typing import Dict, Iterable, List, Optional
 import torch
 from torch import nn
 
+from ..data.fetch import file_digest
 from ..errors import GankitError
 
 WEIGHT_FILE = "vgg19-dcbb9e9d.pth"
@@ -104,20 +104,13 @@ def find_vgg19_weights(download: bool = True) -> Path:
     if download and not os.environ.get("GANKIT_OFFLINE"):
         from ..data.fetch import download as fetch
         if fetch(WEIGHT_URL, dest, verbose=True, timeout=30.0):
-            digest = _sha256(dest)
+            digest = file_digest(dest, "sha256")
             if digest.startswith(WEIGHT_FILE.split("-")[1][:8]):
                 return dest
             dest.unlink()
     raise GankitError(f"VGG19 ImageNet weights not found: put {WEIGHT_FILE} (from {WEIGHT_URL}) in "
                       f"{weight_dirs()[0]} or $GANKIT_WEIGHTS, or use --backbone effnet-lite0")
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_vgg19(path: Optional[Path] = None, pool: str = "max", download: bool = True) -> VGG19:
