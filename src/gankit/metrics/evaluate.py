@@ -24,7 +24,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -124,7 +124,7 @@ def default_n(metrics: Sequence[str]) -> int:
     return max(PREFERRED_N.get(m, DEFAULT_N) for m in metrics) if metrics else DEFAULT_N
 
 
-def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]):
+def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
     return ev.real_features()["features"], ev.fake_features(fake, memo)["features"]
 
 

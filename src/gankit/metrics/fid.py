@@ -65,8 +65,22 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
-    """FID between two feature arrays (N, D) and (M, D)."""
-    return frechet_distance(*mean_cov(real), *mean_cov(fake))
+    """FID between two feature arrays (N, D) and (M, D).
+
+    With fewer samples than dimensions (common during training: 2 000 Inception features of 2 048 dims) the
+    smaller set's covariance is A^T A with A its centred features / sqrt(n - 1), and S1 S2 has the non-zero
+    eigenvalues of the small symmetric matrix A S2 A^T; one (n, n) ``eigvalsh`` replaces two (D, D) ones.
+    """
+    x, y = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    (mu1, s1), (mu2, s2) = mean_cov(x), mean_cov(y)
+    small, other = (x, s2) if len(x) <= len(y) else (y, s1)
+    if len(small) >= x.shape[1]:
+        return frechet_distance(mu1, s1, mu2, s2)
+    a = (small - small.mean(0)) / np.sqrt(len(small) - 1)          # (n, D): cov(small) = a.T @ a
+    m = a @ other @ a.T                                             # (n, n), same non-zero spectrum as S1 S2
+    tr_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt, 0.0))
 
 
 def poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -97,10 +97,16 @@ class InceptionExtractor:
             raise GankitError(f"inception precision must be fp32 or bf16, got {precision!r}")
         self.precision, self.device = precision, pick_device(device)
         self.path = path or find_inception(verbose)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load: the file is TorchScript
-            net = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
-        self.net = net.to(memory_format=torch.channels_last) if precision == "bf16" else net
+        self._net: Optional[torch.jit.ScriptModule] = None  # loaded on first use: cached features need no network
+
+    @property
+    def net(self) -> torch.jit.ScriptModule:
+        if self._net is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load: the file is TorchScript
+                net = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
+            self._net = net.to(memory_format=torch.channels_last) if self.precision == "bf16" else net
+        return self._net
 
     def fingerprint(self) -> str:
         return f"inception-{SHA1[:12]}-{self.precision}|{self.resize}"
