@@ -131,7 +131,7 @@ def test_bf16_fast_path_resumes_bit_identically(preset, tiny_mnist, tmp_path):
     small = (["model.g_hidden=[32]", "model.d_hidden=[32]"] if preset == "mnist-mlp"
              else ["model.g_channels=8", "model.d_channels=8"])
     opts = small + ["log.progress=false", "sample.every=0", "train.batch_size=16", "train.threads=1",
-                    "train.precision=bf16", "checkpoint.every=100", f"data.root={tiny_mnist}"]
+                    "train.precision=bf16", "checkpoint.every=100", f"data.root={tiny_mnist}", "train.diagnose=false"]
     straight = api.train(preset, opts + ["train.steps=6"], out=str(tmp_path / "a"), verbose=False)
     half = api.train(preset, opts + ["train.steps=3"], out=str(tmp_path / "b"), verbose=False)
     api.train(preset, ["train.steps=6"], out=str(half), resume=True, verbose=False)

@@ -234,15 +234,15 @@ def main_then_share(fn: Callable[[], Any], dist: Dist) -> Any:
 
 @contextlib.contextmanager
 def main_first(dist: Dist) -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. downloads data into the cache), then the others."""
+    """The first process of each node runs the block first (e.g. fills the node's data cache), then the rest."""
     if not dist.enabled:
         yield
         return
     import torch.distributed as td
-    if not dist.is_main:
+    if dist.local_rank != 0:
         td.barrier()
     yield
-    if dist.is_main:
+    if dist.local_rank == 0:
         td.barrier()
 
 

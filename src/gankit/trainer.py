@@ -155,7 +155,10 @@ class Trainer(SamplerMixin):
         return loss if w == 1.0 else loss * w
 
     def should_stop(self) -> bool:
-        """A stop asked on any rank (Ctrl-C/SIGTERM) stops all of them at this step boundary."""
+        """A stop asked on any rank (Ctrl-C/SIGTERM) stops all of them at the same step boundary; the ranks
+        compare notes every log.every steps (a collective forces a GPU sync, so not every step)."""
+        if self.dist.enabled and self.step % max(1, self.cfg.log.every):
+            return False
         self.stop_requested = distributed.any_rank(self.stop_requested, self.dist)
         return self.stop_requested
 
