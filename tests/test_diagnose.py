@@ -11,6 +11,7 @@ from gankit import api
 from gankit.config import apply_overrides, load_config
 from gankit.data.toy import ring_modes
 from gankit.diagnose import DiagnoseHook, DiagnoseSettings
+from gankit.diagnose_remedies import LADDERS
 from gankit.trainer import Trainer
 from conftest import TINY
 
@@ -125,7 +126,7 @@ def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
     trainer.G = ModeSampler(8)
     feed(trainer, hook, [HEALTHY] * 20)                  # healthy until step 200: the best weights so far
     trainer.G.k = 1
-    hook.rungs["collapse"] = 2                           # go straight to the rollback rung
+    hook.rungs["collapse"] = LADDERS["collapse"].index("rollback")
     with torch.no_grad():
         trainer.G.w.fill_(5.0)                           # weights to be undone
     feed(trainer, hook, [HEALTHY] * 10, start=200)
@@ -200,7 +201,7 @@ def test_remedies_survive_a_resume(tmp_path):
 
 def test_dropout_remedy_is_reapplied_on_resume(tmp_path):
     trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true", "model.d_dropout=0.1")
-    hook.rungs["d_wins"] = 3                              # the dropout rung
+    hook.rungs["d_wins"] = LADDERS["d_wins"].index("dropout")
     feed(trainer, hook, [D_WINS] * 12)
     drops = [m for m in trainer.D.modules() if isinstance(m, nn.Dropout)]
     assert drops and all(math.isclose(m.p, 0.3) for m in drops)
@@ -209,3 +210,13 @@ def test_dropout_remedy_is_reapplied_on_resume(tmp_path):
     hook2.load_state_dict(state)
     hook2.on_start(trainer2)
     assert all(math.isclose(m.p, 0.3) for m in trainer2.D.modules() if isinstance(m, nn.Dropout))
+
+
+def test_lower_momentum_remedy_for_adam_beta1_0_9(tmp_path):
+    """Lesson 001 uses torch's Adam default beta1 = 0.9; the first rung sets 0.5 (DCGAN) for both networks."""
+    trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true", "train.beta1=0.9")
+    feed(trainer, hook, [D_WINS] * 10)
+    ev = events(trainer)
+    assert ev[-1]["remedy"] == "lower_momentum" and ev[-1]["changes"]["beta1"] == [0.9, 0.5]
+    assert all(g["betas"][0] == 0.5 for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups)
+    assert trainer.opt_d.state_dict()["param_groups"][0]["betas"][0] == 0.5   # saved with the optimizer

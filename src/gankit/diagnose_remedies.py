@@ -8,7 +8,7 @@ before over ``FADE`` windows, so the final samples are not blurred by the noise 
 
 Example:
     >>> LADDERS["d_wins"]
-    ['lower_lr_d', 'noise', 'skip_d', 'dropout']
+    ['lower_momentum', 'lower_lr_d', 'noise', 'skip_d', 'dropout']
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from torch import nn
 from .data import ImageData
 
 LADDERS = {
-    "d_wins": ["lower_lr_d", "noise", "skip_d", "dropout"],
-    "collapse": ["noise", "dropout", "rollback"],
+    "d_wins": ["lower_momentum", "lower_lr_d", "noise", "skip_d", "dropout"],
+    "collapse": ["lower_momentum", "noise", "dropout", "rollback"],
     "diverged": ["rollback"],
 }
 FADE = 4                 # noise fades out over this many diagnosis windows
@@ -29,6 +29,7 @@ INSTANCE_NOISE = 0.1     # std of instance noise, in units of the real data's st
 LABEL_NOISE = 0.1        # D's targets move towards the other class by U(0, 0.1)
 DROPOUT_STEP, DROPOUT_MAX = 0.2, 0.5
 LR_FACTOR = 0.5
+MOMENTUM = 0.5           # Adam beta1 after the lower_momentum remedy
 
 
 @dataclass
@@ -49,6 +50,21 @@ def remedy(name: str, advice: str):
 
 def _dropouts(D: nn.Module):
     return [m for m in D.modules() if isinstance(m, nn.Dropout)]
+
+
+@remedy("lower_momentum", "use Adam's beta1 = 0.5 (DCGAN's setting), e.g. --set train.beta1=0.5")
+def lower_momentum(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
+    """Adam with beta1 0.9 (torch's default, lesson 001) overshoots in the GAN game; Radford et al. 2016 found
+    0.5 stable. Skipped when the run already uses beta1 <= 0.5 or another optimizer."""
+    groups = [g for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups if "betas" in g]
+    if not groups or all(g["betas"][0] <= MOMENTUM for g in groups):
+        return None
+    old = groups[0]["betas"][0]
+    for g in groups:
+        g["betas"] = (min(g["betas"][0], MOMENTUM), g["betas"][1])
+    return {"message": f"lowered Adam's momentum (beta1) of both networks from {old:g} to {MOMENTUM:g}, which "
+                       "damps the back-and-forth between G and D",
+            "changes": {"beta1": [old, MOMENTUM]}}
 
 
 @remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>")
