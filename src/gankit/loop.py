@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import torch
 from tqdm import tqdm
 
 
@@ -30,11 +31,19 @@ def stop_on_signals(trainer: Any) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def call_hooks(trainer: Any, method: str, *args: Any) -> None:
+    """Run one hook method on every hook with the global random state forked: whatever a hook draws (a model it
+    builds, a batch it samples) never shifts the training stream, so hooks cannot break exact resume."""
+    devices = [trainer.device] if trainer.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        for h in trainer.hooks:
+            getattr(h, method)(trainer, *args)
+
+
 def run_loop(trainer: Any) -> None:
     from .trainer import Interrupted
     cfg = trainer.cfg
-    for h in trainer.hooks:
-        h.on_start(trainer)
+    call_hooks(trainer, "on_start")
     bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=cfg.name, file=sys.stderr,
                disable=not (cfg.log.progress and trainer.dist.is_main), dynamic_ncols=True, unit="step")
     last_saved = trainer.step
@@ -50,11 +59,9 @@ def run_loop(trainer: Any) -> None:
                     bar.set_postfix(loss_d=f"{stats.get('loss_d', 0):.3f}", loss_g=f"{stats.get('loss_g', 0):.3f}",
                                     Dx=f"{stats.get('d_real', 0):.2f}", DGz=f"{stats.get('d_fake', 0):.2f}",
                                     epoch=trainer.epoch, refresh=False)
-                for h in trainer.hooks:
-                    h.on_step(trainer, stats)
+                call_hooks(trainer, "on_step", stats)
                 if trainer.step % trainer.steps_per_epoch == 0:
-                    for h in trainer.hooks:
-                        h.on_epoch(trainer)
+                    call_hooks(trainer, "on_epoch")
                 if trainer.step % max(1, cfg.checkpoint.every) == 0:
                     trainer.save_checkpoint()
                     last_saved = trainer.step
@@ -62,7 +69,6 @@ def run_loop(trainer: Any) -> None:
         bar.close()
         if trainer.step != last_saved:
             trainer.save_checkpoint()
-        for h in trainer.hooks:
-            h.on_end(trainer)
+        call_hooks(trainer, "on_end")
     if trainer.stop_requested:
         raise Interrupted(f"stopped at step {trainer.step}; the checkpoint is saved — continue with --resume")
