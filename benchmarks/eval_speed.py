@@ -105,6 +105,9 @@ def main() -> None:
             continue
         n = args.n_inception if name == "inception" else args.n
         fid_n = args.fid_n_inception if name == "inception" else args.fid_n
+        if name == "identity":  # no network: precision does not apply
+            print(f"| identity | {images_per_second(name, 'fp32', n, args.repeats):.3g} | — | — | — | — | — | — | — |")
+            continue
         speed = {pr: images_per_second(name, pr, n, args.repeats) for pr in ("fp32", "bf16")}
         f = fidelity(name, fid_n)
         keep = "yes" if f["fid_rel"] <= 0.01 else "no"
