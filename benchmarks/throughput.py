@@ -230,30 +230,38 @@ class GankitContender:
 
 
 # ---- timing --------------------------------------------------------------------------------------------------
-def race(contenders: Dict[str, Callable[[int], int]], steps: int, repeats: int, warmup: int) -> Dict[str, List[float]]:
-    """img/s of each contender over `repeats` timed blocks of `steps` steps, order alternating (ABBA...)."""
+def race(contenders: Dict[str, Callable[[int], int]], steps: int, repeats: int, warmup: int):
+    """img/s (wall) and img per CPU second of each contender over `repeats` timed blocks of `steps` steps,
+    order alternating (ABBA...)."""
     for fn in contenders.values():
         fn(warmup)
     names = list(contenders)
     rates: Dict[str, List[float]] = {k: [] for k in names}
+    cpu_rates: Dict[str, List[float]] = {k: [] for k in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             seen = contenders[name](steps)
             rates[name].append(seen / (time.perf_counter() - t0))
-    return rates
+            cpu_rates[name].append(seen / max(time.process_time() - c0, 1e-9))
+    return rates, cpu_rates
 
 
-def report(title: str, rates: Dict[str, List[float]], base: str) -> None:
+def report(title: str, timed, base: str) -> None:
+    rates, cpu_rates = timed
     names = list(rates)
     print(f"\n{title}")
-    print(f"{'contender':<34} {'median img/s':>12} {'min':>8} {'max':>8} {'x base':>10} {'paired x':>9}")
-    med0 = statistics.median(rates[base])
+    print(f"{'contender':<36} {'img/s':>7} {'min':>6} {'max':>6} {'x base':>7} {'paired x':>8} "
+          f"{'img/CPU-s':>9} {'x base':>7}")
+    med0, cmed0 = statistics.median(rates[base]), statistics.median(cpu_rates[base])
     for name in names:
-        r = rates[name]
+        r, c = rates[name], cpu_rates[name]
         paired = statistics.median(a / b for a, b in zip(r, rates[base]))  # per-repeat ratio, then median
-        print(f"{name:<34} {statistics.median(r):>12.0f} {min(r):>8.0f} {max(r):>8.0f} "
-              f"{statistics.median(r) / med0:>10.2f} {paired:>9.2f}")
+        print(f"{name:<36} {statistics.median(r):>7.0f} {min(r):>6.0f} {max(r):>6.0f} "
+              f"{statistics.median(r) / med0:>7.2f} {paired:>8.2f} {statistics.median(c):>9.0f} "
+              f"{statistics.median(c) / cmed0:>7.2f}")
+    print("(img/s: wall clock, medians of the blocks; paired x: median of the per-repeat ratios; img/CPU-s: per "
+          "second of the process's CPU time, all threads)")
 
 
 def mnist(resolution: int) -> ImageData:
