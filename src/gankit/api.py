@@ -41,6 +41,13 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
     return apply_overrides(load_config(config), list(overrides))
 
 
+def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
+    """A run directory given as the config is its own run directory; otherwise runs/<preset name>."""
+    if isinstance(config, str) and (Path(config) / "config.json").is_file():
+        return Path(config)
+    return Path("runs") / cfg.name
+
+
 def default_hooks(cfg: RunConfig) -> List[Hook]:
     from .run_hooks import SampleHook, SummaryHook, ToyReportHook
     hooks: List[Hook] = [SampleHook()]
@@ -67,7 +74,7 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
     and writes the run directory, and the ranks train one model with DistributedDataParallel (distributed.py).
     """
     cfg = resolve_config(config, overrides)
-    run_dir = Path(out or os.path.join("runs", cfg.name))
+    run_dir = Path(out) if out else default_run_dir(config, cfg)
     dist, owned = distributed.setup(cfg.train.device)
     try:
         # rank 0 checks the run directory and reads the checkpoint; every rank gets (cfg, state) or the error

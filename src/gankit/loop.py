@@ -71,4 +71,5 @@ def run_loop(trainer: Any) -> None:
             trainer.save_checkpoint()
         call_hooks(trainer, "on_end")
     if trainer.stop_requested:
-        raise Interrupted(f"stopped at step {trainer.step}; the checkpoint is saved — continue with --resume")
+        raise Interrupted(f"stopped at step {trainer.step}; the checkpoint is saved — continue with: "
+                          f"gankit train {trainer.run_dir} --resume")
