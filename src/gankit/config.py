@@ -55,6 +55,8 @@ class ModelConfig:
     leak: float = 0.2                # LeakyReLU slope
     d_dropout: float = 0.0           # dropout in D (lesson 001: 0.3; Keras DCGAN: 0.4)
     g_batchnorm: bool = True         # conv G: BatchNorm after each transposed conv
+    g_extra: int = 0                 # dcgan G: extra 3x3 conv blocks at each resolution (0 = plain DCGAN)
+    d_extra: int = 0                 # dcgan D: extra 3x3 conv blocks at each resolution (0 = plain DCGAN)
     spectral_norm: bool = False      # spectral normalisation on every D layer
     pack: int = 1                    # PacGAN: D judges `pack` samples at once
     mbstd: bool = False              # minibatch standard deviation feature in D

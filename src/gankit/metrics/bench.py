@@ -38,7 +38,7 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
     rows = []
     for preset in presets:
         for seed in range(seeds):
-            out = root / f"{preset}-seed{seed}"
+            out = root / f"{Path(preset).stem if Path(preset).suffix else preset}-seed{seed}"  # a config file: its stem
             if verbose:
                 print(f"[gankit] bench modes: training {preset} seed {seed} -> {out}", file=sys.stderr, flush=True)
             t0 = time.perf_counter()

@@ -27,17 +27,21 @@ def plan(resolution: int) -> Tuple[int, int]:
 
 
 class DCGenerator(nn.Module):
-    def __init__(self, latent: int, channels: int, out_ch: int, resolution: int, batchnorm: bool = True):
+    def __init__(self, latent: int, channels: int, out_ch: int, resolution: int, batchnorm: bool = True,
+                 extra: int = 0):
         super().__init__()
         s0, n = plan(resolution)
         widths = [channels * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 28: [128, 64]; 32: [256, 128, 64]
         self.start = (widths[0], s0)
         norm = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
+        def convs(c: int) -> List[nn.Module]:  # `extra` 3x3 conv blocks that keep the resolution
+            return [m for _ in range(extra) for m in (nn.Conv2d(c, c, 3, 1, 1, bias=not batchnorm), norm(c),
+                                                      nn.ReLU(True))]
         self.fc = nn.Sequential(nn.Linear(latent, widths[0] * s0 * s0), nn.Unflatten(1, (widths[0], s0, s0)),
-                                norm(widths[0]), nn.ReLU(True))
+                                norm(widths[0]), nn.ReLU(True), *convs(widths[0]))
         ups: List[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
-            ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=not batchnorm), norm(b), nn.ReLU(True)]
+            ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=not batchnorm), norm(b), nn.ReLU(True), *convs(b)]
         ups += [nn.ConvTranspose2d(widths[-1], out_ch, 4, 2, 1), nn.Tanh()]
         self.up = nn.Sequential(*ups)
 
@@ -46,7 +50,8 @@ class DCGenerator(nn.Module):
 
 
 class DCDiscriminator(nn.Module):
-    def __init__(self, in_ch: int, channels: int, resolution: int, leak: float = 0.2, dropout: float = 0.0):
+    def __init__(self, in_ch: int, channels: int, resolution: int, leak: float = 0.2, dropout: float = 0.0,
+                 extra: int = 0):
         super().__init__()
         s0, n = plan(resolution)
         layers: List[nn.Module] = []
@@ -54,6 +59,8 @@ class DCDiscriminator(nn.Module):
         for i in range(n):
             w = channels * 2 ** i
             layers += [nn.Conv2d(c, w, 4, 2, 1), nn.LeakyReLU(leak, True)]
+            for _ in range(extra):  # 3x3 conv blocks that keep the resolution
+                layers += [nn.Conv2d(w, w, 3, 1, 1), nn.LeakyReLU(leak, True)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             c = w
@@ -67,8 +74,8 @@ class DCDiscriminator(nn.Module):
 @MODELS.register("dcgan")
 def build_dcgan(cfg, shape):
     c, h, w = shape
-    G = DCGenerator(cfg.latent_dim, cfg.g_channels, c, h, cfg.g_batchnorm)
-    D = DCDiscriminator(c, cfg.d_channels, h, cfg.leak, cfg.d_dropout)
+    G = DCGenerator(cfg.latent_dim, cfg.g_channels, c, h, cfg.g_batchnorm, cfg.g_extra)
+    D = DCDiscriminator(c, cfg.d_channels, h, cfg.leak, cfg.d_dropout, cfg.d_extra)
     for m in list(G.modules()) + list(D.modules()):  # DCGAN init: N(0, 0.02) weights, BN gamma N(1, 0.02)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
