@@ -97,6 +97,10 @@ def test_bench_modes_prints_table(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| ring-2d (gankit) | 2 seeds |" in table and "PacGAN 2018 Table 1: GAN" in table
     assert (tmp_path / "bench" / "ring-2d-seed1" / "config.json").is_file()
+    # --first-seed continues the seed range: seed 2 here, trained with train.seed=2
+    assert main(argv[:3] + ["1", "--first-seed", "2"] + argv[4:]) == 0
+    assert "| ring-2d (gankit) | 1 seeds |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "bench" / "ring-2d-seed2" / "config.json").read_text())["train"]["seed"] == 2
 
 
 def test_stacked_mnist_source(cached_mnist):

@@ -31,6 +31,8 @@ def add_parsers(sub: Any) -> None:
 def add_modes(bsub: Any) -> None:
     sp = bsub.add_parser("modes", help="mode-collapse benchmark: ring/grid (and Stacked MNIST) over seeds")
     sp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per preset (default 5)")
+    sp.add_argument("--first-seed", type=int, default=0,
+                    help="start at this seed (split one benchmark over several processes or machines)")
     sp.add_argument("--presets", nargs="+", default=["ring-2d", "grid-2d"], help="presets to train")
     sp.add_argument("--stacked", action="store_true", help="add the stacked-mnist-dcgan preset (slow on a CPU)")
     sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -46,7 +48,9 @@ def cmd_modes(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise GankitError("--seeds must be at least 1")
     presets = list(args.presets) + (["stacked-mnist-dcgan"] if args.stacked else [])
-    rows = bench_modes(presets, args.seeds, args.out, args.overrides)
+    if args.first_seed < 0:
+        raise GankitError("--first-seed must be 0 or more")
+    rows = bench_modes(presets, args.seeds, args.out, args.overrides, first_seed=args.first_seed)
     if args.json:
         for r in rows:
             print(json.dumps({k: v for k, v in r.items() if not isinstance(v, list)}))

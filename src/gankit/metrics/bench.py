@@ -26,8 +26,8 @@ PUBLISHED = {
 
 
 def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] = None,
-                overrides: Sequence[str] = (), verbose: bool = True) -> List[Dict[str, Any]]:
-    """Train each preset with seeds 0..seeds-1 and evaluate it; one row per run.
+                overrides: Sequence[str] = (), verbose: bool = True, first_seed: int = 0) -> List[Dict[str, Any]]:
+    """Train each preset with seeds first_seed..first_seed+seeds-1 and evaluate it; one row per run.
 
     Rows hold preset, seed, run_dir, wall (training seconds) and the metrics: modes/modes_total/hq/rkl for the
     2-D mixtures, stacked_modes/stacked_kl for Stacked MNIST (26 000 samples).
@@ -37,7 +37,7 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
     root = Path(out_root or f"runs/bench-modes-{time.strftime('%Y%m%d-%H%M%S')}")
     rows = []
     for preset in presets:
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             out = root / f"{Path(preset).stem if Path(preset).suffix else preset}-seed{seed}"  # a config file: its stem
             if verbose:
                 print(f"[gankit] bench modes: training {preset} seed {seed} -> {out}", file=sys.stderr, flush=True)
