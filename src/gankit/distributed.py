@@ -194,7 +194,7 @@ def all_mean(values: Dict[str, float], dist: Dist) -> Dict[str, float]:
 def mean_scalar(x: torch.Tensor, dist: Dist) -> float:
     """A scalar averaged over ranks, as a float (the D loss behind d_skip_below)."""
     if not dist.enabled:
-        return float(x)
+        return float(x.detach())
     import torch.distributed as td
     t = x.detach().float().reshape(1).to(_comm_device())
     td.all_reduce(t)
