@@ -117,6 +117,24 @@ def test_resnet_shapes(shape, start):
     D(x).sum().backward()
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_dcgan_extra_conv_blocks(shape):
+    cfg = ModelConfig(name="dcgan", latent_dim=8, g_channels=8, d_channels=8)
+    G0, D0 = build_models(cfg, shape)
+    cfg.g_extra, cfg.d_extra = 2, 1
+    G, D = build_models(cfg, shape)
+    def n3x3(m):
+        return sum(1 for x in m.modules() if isinstance(x, nn.Conv2d) and x.kernel_size == (3, 3))
+    # one block set per resolution: G's start and each upsampling but the output layer; D's strided convs
+    resolutions_g = sum(isinstance(x, nn.ConvTranspose2d) for x in G0.modules())
+    resolutions_d = sum(isinstance(x, nn.Conv2d) for x in D0.modules())
+    assert n3x3(G0) == n3x3(D0) == 0
+    assert n3x3(G) == 2 * resolutions_g and n3x3(D) == 1 * resolutions_d
+    x = G(torch.randn(4, 8))
+    assert x.shape == (4, *shape) and D(x).shape == (4,)
+    assert not batch_dependent(D)
+
+
 def test_resnet_rejects_other_sizes():
     with pytest.raises(GankitError, match="32x32 and 28x28"):
         build_models(ModelConfig(name="resnet"), (3, 64, 64))
