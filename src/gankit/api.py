@@ -35,17 +35,20 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
     """A preset name, a config file, or a run directory (its config.json), with --set overrides applied."""
     if isinstance(config, RunConfig):
         return apply_overrides(config, list(overrides))
-    p = Path(config)
-    if p.is_dir() and (p / "config.json").is_file():
-        config = str(p / "config.json")
-    return apply_overrides(load_config(config), list(overrides))
+    run = as_run_dir(config)
+    return apply_overrides(load_config(str(run / "config.json") if run else config), list(overrides))
+
+
+def as_run_dir(config: Union[str, RunConfig]) -> Optional[Path]:
+    """The run directory when ``config`` names one (a folder with config.json), else None."""
+    if isinstance(config, str) and (Path(config) / "config.json").is_file():
+        return Path(config)
+    return None
 
 
 def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
     """A run directory given as the config is its own run directory; otherwise runs/<preset name>."""
-    if isinstance(config, str) and (Path(config) / "config.json").is_file():
-        return Path(config)
-    return Path("runs") / cfg.name
+    return as_run_dir(config) or Path("runs") / cfg.name
 
 
 def default_hooks(cfg: RunConfig) -> List[Hook]:
