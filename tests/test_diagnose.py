@@ -70,6 +70,20 @@ def test_d_wins_fires_on_a_low_loss_trace(tmp_path):
     assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
 
+def test_advice_skips_what_the_run_already_does_and_moves_down_the_ladder(tmp_path):
+    """Advice only (auto_remedy off): ring-2d already uses beta1 0.5, so the first suggestion is the next rung
+    (lower D's lr), and a second finding suggests the rung after it; nothing is changed."""
+    trainer, hook = make_trainer(tmp_path)
+    assert trainer.opt_d.param_groups[0]["betas"][0] <= 0.5
+    for _ in range(30):
+        feed(trainer, hook, [D_WINS], start=trainer.step)
+    found = [e["message"] for e in events(trainer) if e["kind"] == "d_wins"]
+    assert len(found) >= 2
+    assert "beta1" not in found[0] and "train.lr_d" in found[0]
+    assert "instance_noise" in found[1]
+    assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
+
+
 def test_d_wins_fires_on_saturated_outputs_with_label_smoothing(tmp_path):
     """Label smoothing keeps BCE's loss above 0.05; D(real) - D(fake) near the label gap still gives it away."""
     trainer, hook = make_trainer(tmp_path, "loss.real_label=0.9")

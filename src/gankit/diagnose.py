@@ -231,7 +231,11 @@ class DiagnoseHook(Hook):
             trainer.event(kind, f"{message}. The discriminator is winning at the same time, the likelier cause: "
                           "the diagnoser treats that first", **before)
             return
-        if not trainer.cfg.train.auto_remedy:
+        if not trainer.cfg.train.auto_remedy:  # suggest the next remedy that would change something here
+            while name is not None and not REMEDIES[name].applies(trainer):
+                rung += 1
+                name = ladder[rung] if rung < len(ladder) else None
+            self.rungs[kind] = rung + 1 if name is not None else rung
             hint = REMEDIES[name].advice if name else "a stable preset"
             trainer.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
             return

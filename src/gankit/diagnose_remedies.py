@@ -32,18 +32,23 @@ LR_FACTOR = 0.5
 MOMENTUM = 0.5           # Adam beta1 after the lower_momentum remedy
 
 
+def _always(trainer: Any) -> bool:
+    return True
+
+
 @dataclass
 class Remedy:
     fn: Callable[..., Optional[Dict[str, Any]]]
     advice: str          # the suggestion printed when auto_remedy is off
+    applies: Callable[[Any], bool] = _always   # False: this run has nothing for the remedy to change
 
 
 REMEDIES: Dict[str, Remedy] = {}
 
 
-def remedy(name: str, advice: str):
+def remedy(name: str, advice: str, applies: Callable[[Any], bool] = _always):
     def deco(fn):
-        REMEDIES[name] = Remedy(fn, advice)
+        REMEDIES[name] = Remedy(fn, advice, applies)
         return fn
     return deco
 
@@ -52,13 +57,26 @@ def _dropouts(D: nn.Module):
     return [m for m in D.modules() if isinstance(m, nn.Dropout)]
 
 
-@remedy("lower_momentum", "use Adam's beta1 = 0.5 (DCGAN's setting), e.g. --set train.beta1=0.5")
+def _adam_groups(trainer: Any):
+    return [g for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups if "betas" in g]
+
+
+def _high_momentum(trainer: Any) -> bool:
+    return any(g["betas"][0] > MOMENTUM for g in _adam_groups(trainer))
+
+
+def _dropout_below_max(trainer: Any) -> bool:
+    layers = _dropouts(trainer.D)
+    return bool(layers) and layers[0].p < DROPOUT_MAX
+
+
+@remedy("lower_momentum", "use Adam's beta1 = 0.5 (DCGAN's setting), e.g. --set train.beta1=0.5", _high_momentum)
 def lower_momentum(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
     """Adam with beta1 0.9 (torch's default, lesson 001) overshoots in the GAN game; Radford et al. 2016 found
     0.5 stable. Skipped when the run already uses beta1 <= 0.5 or another optimizer."""
-    groups = [g for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups if "betas" in g]
-    if not groups or all(g["betas"][0] <= MOMENTUM for g in groups):
+    if not _high_momentum(trainer):
         return None
+    groups = _adam_groups(trainer)
     old = groups[0]["betas"][0]
     for g in groups:
         g["betas"] = (min(g["betas"][0], MOMENTUM), g["betas"][1])
@@ -103,11 +121,11 @@ def skip_d(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any
             "changes": {"train.d_skip_below": threshold}}
 
 
-@remedy("dropout", "raise dropout in D, e.g. --set model.d_dropout=0.3 (when D has dropout layers)")
+@remedy("dropout", "raise dropout in D, e.g. --set model.d_dropout=0.5", _dropout_below_max)
 def dropout(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
-    layers = _dropouts(trainer.D)
-    if not layers or layers[0].p >= DROPOUT_MAX:
+    if not _dropout_below_max(trainer):
         return None
+    layers = _dropouts(trainer.D)
     old = layers[0].p
     rem.dropout = min(old + DROPOUT_STEP, DROPOUT_MAX)
     rem.reapply_dropout(trainer)
