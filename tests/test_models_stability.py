@@ -135,6 +135,31 @@ def test_dcgan_extra_conv_blocks(shape):
     assert not batch_dependent(D)
 
 
+def test_g_batchnorm_defaults_per_architecture_and_mlp_option():
+    """Unset: the lesson MLP G has no BatchNorm (and its state_dict keys are the lesson's), DCGAN's G has it;
+    model.g_batchnorm=true adds one per hidden layer of the MLP G; false removes DCGAN's."""
+    def n_bn(m):
+        return sum(isinstance(x, (nn.BatchNorm1d, nn.BatchNorm2d)) for x in m.modules())
+    mlp_cfg = ModelConfig(name="mlp", latent_dim=8, g_hidden=[16, 32], d_hidden=[16])
+    G_plain, _ = build_models(mlp_cfg, (1, 28, 28))
+    assert n_bn(G_plain) == 0 and "main.0.0.weight" in G_plain.state_dict()
+    mlp_cfg.g_batchnorm = True
+    G_bn, _ = build_models(mlp_cfg, (1, 28, 28))
+    assert n_bn(G_bn) == 2
+    G_bn.train()
+    with torch.no_grad():
+        x = G_bn(torch.randn(64, 8))
+    assert x.shape == (64, 1, 28, 28) and float(x.abs().max()) <= 1.0
+    # in training mode each hidden unit is centred over the batch before its activation
+    with torch.no_grad():
+        h = G_bn.main[0][:2](torch.randn(64, 8) * 5 + 3)  # Linear -> BatchNorm1d
+    assert float(h.mean(0).abs().max()) < 1e-4
+    dc_cfg = ModelConfig(name="dcgan", latent_dim=8, g_channels=8, d_channels=8)
+    assert n_bn(build_models(dc_cfg, (1, 28, 28))[0]) > 0
+    dc_cfg.g_batchnorm = False
+    assert n_bn(build_models(dc_cfg, (1, 28, 28))[0]) == 0
+
+
 def test_resnet_rejects_other_sizes():
     with pytest.raises(GankitError, match="32x32 and 28x28"):
         build_models(ModelConfig(name="resnet"), (3, 64, 64))

@@ -54,7 +54,8 @@ class ModelConfig:
     d_channels: int = 64             # conv nets: base width of D ("fewer D filters" lowers this)
     leak: float = 0.2                # LeakyReLU slope
     d_dropout: float = 0.0           # dropout in D (lesson 001: 0.3; Keras DCGAN: 0.4)
-    g_batchnorm: bool = True         # conv G: BatchNorm after each transposed conv
+    g_batchnorm: Optional[bool] = None  # BatchNorm in G after each hidden layer; unset: on for conv G (DCGAN),
+                                        # off for the MLP G (lesson 001 has none)
     g_extra: int = 0                 # dcgan G: extra 3x3 conv blocks at each resolution (0 = plain DCGAN)
     d_extra: int = 0                 # dcgan D: extra 3x3 conv blocks at each resolution (0 = plain DCGAN)
     spectral_norm: bool = False      # spectral normalisation on every D layer

@@ -74,7 +74,7 @@ class DCDiscriminator(nn.Module):
 @MODELS.register("dcgan")
 def build_dcgan(cfg, shape):
     c, h, w = shape
-    G = DCGenerator(cfg.latent_dim, cfg.g_channels, c, h, cfg.g_batchnorm, cfg.g_extra)
+    G = DCGenerator(cfg.latent_dim, cfg.g_channels, c, h, cfg.g_batchnorm is not False, cfg.g_extra)
     D = DCDiscriminator(c, cfg.d_channels, h, cfg.leak, cfg.d_dropout, cfg.d_extra)
     for m in list(G.modules()) + list(D.modules()):  # DCGAN init: N(0, 0.02) weights, BN gamma N(1, 0.02)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

@@ -12,12 +12,23 @@ from .layers import Logits, mlp
 
 
 class MLPGenerator(nn.Module):
-    """noise (B, latent) -> hidden LeakyReLU layers -> tanh -> (B, *shape). Lesson 001: 128->256->512->1024->784."""
+    """noise (B, latent) -> hidden LeakyReLU layers -> tanh -> (B, *shape). Lesson 001: 128->256->512->1024->784.
 
-    def __init__(self, latent: int, hidden, shape: Tuple[int, ...], leak: float):
+    ``batchnorm`` puts a BatchNorm1d between each hidden Linear and its activation (DCGAN's normalisation of G,
+    here in an MLP; ``mnist-fast`` uses it): each unit's activations are re-centred over the batch, so no unit
+    can settle on one output for all noise — on MNIST it evens out the digits G draws (docs/performance.md)."""
+
+    def __init__(self, latent: int, hidden, shape: Tuple[int, ...], leak: float, batchnorm: bool = False):
         super().__init__()
         self.shape = shape
-        self.main = nn.Sequential(mlp([latent, *hidden, math.prod(shape)], nn.LeakyReLU(leak)), nn.Tanh())
+        if batchnorm:
+            sizes = [latent, *hidden]
+            layers = [m for a, b in zip(sizes, sizes[1:])
+                      for m in (nn.Linear(a, b), nn.BatchNorm1d(b), nn.LeakyReLU(leak))]
+            body = nn.Sequential(*layers, nn.Linear(sizes[-1], math.prod(shape)))
+        else:
+            body = mlp([latent, *hidden, math.prod(shape)], nn.LeakyReLU(leak))
+        self.main = nn.Sequential(body, nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z).view(-1, *self.shape)  # (B, 1, 28, 28)
@@ -36,7 +47,7 @@ class MLPDiscriminator(nn.Module):
 
 @MODELS.register("mlp")
 def build_mlp(cfg, shape):
-    G = MLPGenerator(cfg.latent_dim, cfg.g_hidden, shape, cfg.leak)
+    G = MLPGenerator(cfg.latent_dim, cfg.g_hidden, shape, cfg.leak, bool(cfg.g_batchnorm))
     D = MLPDiscriminator(shape, cfg.d_hidden, cfg.leak, cfg.d_dropout)
     return G, D
 
