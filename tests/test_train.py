@@ -29,7 +29,7 @@ def test_every_registered_model_is_tested():
     assert set(MODELS.names()) >= {"mlp", "dcgan", "keras-dcgan", "toy-mlp", "toy-1d"}
 
 
-@pytest.mark.parametrize("preset", ["mnist-mlp", "mnist-demo", "mnist-dcgan", "gaussian-1d", "ring-2d", "grid-2d"])
+@pytest.mark.parametrize("preset", ["mnist-mlp", "mnist-fast", "mnist-demo", "mnist-dcgan", "gaussian-1d", "ring-2d", "grid-2d"])
 def test_one_step_per_preset(preset, tiny_mnist, tmp_path):
     run = api.train(preset, small("train.steps=1", f"data.root={tiny_mnist}", "train.batch_size=16"),
                     out=str(tmp_path / preset), verbose=False)
