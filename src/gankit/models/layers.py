@@ -1,7 +1,7 @@
 """Blocks shared by the models, and options that apply to any discriminator."""
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Optional
 
 import torch
 from torch import nn
@@ -9,12 +9,16 @@ from torch import nn
 from ..config import ModelConfig
 
 
-def mlp(sizes: List[int], act: nn.Module, dropout: float = 0.0, last_act: bool = False) -> nn.Sequential:
-    """Linear layers sizes[0] -> ... -> sizes[-1] with `act` (and dropout) between them."""
+def mlp(sizes: List[int], act: nn.Module, dropout: float = 0.0, last_act: bool = False,
+        norm: Optional[Callable[[int], nn.Module]] = None) -> nn.Sequential:
+    """Linear layers sizes[0] -> ... -> sizes[-1] with (`norm`(width), e.g. nn.BatchNorm1d,) `act` (and dropout)
+    between them."""
     layers: List[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2 or last_act:
+            if norm is not None:
+                layers.append(norm(sizes[i + 1]))
             layers.append(act)
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

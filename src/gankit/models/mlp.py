@@ -21,13 +21,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, latent: int, hidden, shape: Tuple[int, ...], leak: float, batchnorm: bool = False):
         super().__init__()
         self.shape = shape
-        if batchnorm:
-            sizes = [latent, *hidden]
-            layers = [m for a, b in zip(sizes, sizes[1:])
-                      for m in (nn.Linear(a, b), nn.BatchNorm1d(b), nn.LeakyReLU(leak))]
-            body = nn.Sequential(*layers, nn.Linear(sizes[-1], math.prod(shape)))
-        else:
-            body = mlp([latent, *hidden, math.prod(shape)], nn.LeakyReLU(leak))
+        body = mlp([latent, *hidden, math.prod(shape)], nn.LeakyReLU(leak), norm=nn.BatchNorm1d if batchnorm else None)
         self.main = nn.Sequential(body, nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
