@@ -47,6 +47,12 @@ def parse_recipe(spec: str):
     return cfg
 
 
+def rarest(hist: List[float]) -> str:
+    """The digit with the smallest share ("3"), or how many share the smallest ("4 at 0%") when it is a tie."""
+    low = [d for d, h in enumerate(hist) if h == min(hist)]
+    return str(low[0]) if len(low) == 1 else f"{len(low)} at {min(hist):.0%}"
+
+
 def judge(values: Dict[str, Any]) -> bool:
     return values["confident_mnist"] >= CONFIDENT_BAR and values["min_class_share_mnist"] >= DIGIT_BAR
 
@@ -60,7 +66,7 @@ def run_clock(spec: str, budget: float, every: float, n: int, data, evaluator: E
     reached: Optional[Dict[str, Any]] = None
     next_eval = every
     print(f"\n{spec}  (batch {cfg.train.batch_size}, {cfg.train.precision}, {torch.get_num_threads()} threads)")
-    print(f"{'train s':>8} {'CPU s':>8} {'steps':>6} {'kimg':>6} {'confident':>9} {'min digit':>9} {'rarest':>6} {'FID':>7}")
+    print(f"{'train s':>8} {'CPU s':>8} {'steps':>6} {'kimg':>6} {'confident':>9} {'min digit':>9} {'rarest':>8} {'FID':>7}")
     def now() -> float:
         return cpu if clock == "cpu" else wall
 
@@ -79,11 +85,11 @@ def run_clock(spec: str, budget: float, every: float, n: int, data, evaluator: E
                "kimg": round(trainer.step * cfg.train.batch_size / 1000, 1),
                "confident": round(values["confident_mnist"], 4),
                "min_digit": round(values["min_class_share_mnist"], 4),
-               "rarest": min(range(10), key=lambda d: values["class_hist_mnist"][d]),
+               "rarest": rarest(values["class_hist_mnist"]),
                "fid": round(values["fid_mnist"], 2), "good": judge(values)}
         rows.append(row)
         print(f"{row['wall_s']:>8.1f} {row['cpu_s']:>8.1f} {row['step']:>6} {row['kimg']:>6.1f} "
-              f"{row['confident']:>9.3f} {row['min_digit']:>9.3f} {row['rarest']:>6} {row['fid']:>7.2f}{'  good' if row['good'] else ''}",
+              f"{row['confident']:>9.3f} {row['min_digit']:>9.3f} {row['rarest']:>8} {row['fid']:>7.2f}{'  good' if row['good'] else ''}",
               flush=True)
         if row["good"] and reached is None:
             reached = row
