@@ -49,8 +49,9 @@ def parse_recipe(spec: str):
 
 def rarest(hist: List[float]) -> str:
     """The digit with the smallest share ("3"), or how many share the smallest ("4 at 0%") when it is a tie."""
-    low = [d for d, h in enumerate(hist) if h == min(hist)]
-    return str(low[0]) if len(low) == 1 else f"{len(low)} at {min(hist):.0%}"
+    m = min(hist)
+    low = [d for d, h in enumerate(hist) if h == m]
+    return str(low[0]) if len(low) == 1 else f"{len(low)} at {m:.0%}"
 
 
 def judge(values: Dict[str, Any]) -> bool:
