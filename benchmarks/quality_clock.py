@@ -36,7 +36,7 @@ from gankit.config import apply_overrides, load_config  # noqa: E402
 from gankit.data import load_data  # noqa: E402
 from gankit.metrics.evaluate import Evaluator  # noqa: E402
 from gankit.metrics.sources import from_array, from_data  # noqa: E402
-from gankit.trainer import Trainer  # noqa: E402
+from gankit.train.trainer import Trainer  # noqa: E402
 
 CONFIDENT_BAR, DIGIT_BAR = 0.80, 0.05
 

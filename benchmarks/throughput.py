@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from gankit.config import apply_overrides, load_config  # noqa: E402
 from gankit.data import ImageData, load_data  # noqa: E402
 from gankit.models import build_models  # noqa: E402
-from gankit.trainer import Trainer  # noqa: E402
+from gankit.train.trainer import Trainer  # noqa: E402
 
 
 # ---- lesson 001, transcribed (dataset part replaced, see module docstring) ----------------------------------

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gankit import api
-from gankit.augment import brightness, contrast, cutout, diff_augment, saturation, translation
+from gankit.train.augment import brightness, contrast, cutout, diff_augment, saturation, translation
 from gankit.errors import GankitError
 from conftest import TINY
 

@@ -86,5 +86,5 @@ def test_resume_continues_with_the_runs_own_settings(tiny_mnist, tmp_path, capsy
     assert main(["train", "mnist-mlp", "--resume", "--out", str(tmp_path / "r"), "--set", "train.steps=5"]) == 0
     # a run directory given as the config is its own --out
     assert main(["train", str(tmp_path / "r"), "--resume", "--set", "train.steps=6"]) == 0
-    from gankit.checkpoint import load
+    from gankit.train.checkpoint import load
     assert load(tmp_path / "r" / "checkpoints" / "latest.pt")["step"] == 6

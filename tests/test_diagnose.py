@@ -11,8 +11,8 @@ from gankit import api
 from gankit.config import apply_overrides, load_config
 from gankit.data.toy import ring_modes
 from gankit.diagnose import DiagnoseHook, DiagnoseSettings
-from gankit.diagnose_remedies import LADDERS
-from gankit.trainer import Trainer
+from gankit.diagnose.remedies import LADDERS
+from gankit.train.trainer import Trainer
 from conftest import TINY
 
 HEALTHY = {"loss_d": 1.2, "loss_g": 0.9, "d_real": 0.6, "d_fake": 0.4}

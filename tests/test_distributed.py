@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit import api, distributed
-from gankit.checkpoint import load
-from gankit.distributed import Dist
-from gankit.fastpath import FastDropout, use_fast_dropout
+from gankit import api
+from gankit.train import distributed
+from gankit.train.checkpoint import load
+from gankit.train.distributed import Dist
+from gankit.train.fastpath import FastDropout, use_fast_dropout
 
 # batch 15 over 2 ranks: shards of 7 and 8 (weighted losses), and the epoch's last batch (64 % 15 = 4) is 2 + 2;
 # no dropout, so one process and two draw the same randomness; R1 exercises a double backward under DDP

@@ -4,7 +4,7 @@ import torch
 from gankit.config import ModelConfig, apply_overrides, load_config
 from gankit.models import build_models
 from gankit.models.mlp import ElementwiseGenerator, SetDiscriminator
-from gankit.trainer import Trainer
+from gankit.train.trainer import Trainer
 
 
 def test_elementwise_generator_shapes_and_independence():

@@ -88,7 +88,7 @@ def _machine() -> str:
 
 def train_preset(preset: str, tmp: Path, precision: str = "fp32") -> dict:
     from gankit import api
-    from gankit.checkpoint import load
+    from gankit.train.checkpoint import load
     data = _data(tmp / "data")
     run = api.train(preset, _overrides(preset, data, precision), out=str(tmp / preset), hooks=[], verbose=False)
     return fingerprint(load(run / "checkpoints" / "latest.pt"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.losses import LOSSES, gradient_penalty, r1_penalty
+from gankit.train.losses import LOSSES, gradient_penalty, r1_penalty
 
 ALL = ["bce", "nonsaturating", "minimax", "hinge", "wgan", "lsgan"]
 

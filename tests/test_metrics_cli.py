@@ -8,7 +8,7 @@ import torch
 
 from gankit import api
 from gankit.cli import main
-from gankit.cli_eval import EXTRACTOR_NAMES, METRIC_NAMES
+from gankit.cli.eval import EXTRACTOR_NAMES, METRIC_NAMES
 from gankit.config import DataConfig
 from gankit.data import load_data
 from gankit.errors import GankitError

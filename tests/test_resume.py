@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gankit import api
-from gankit.checkpoint import load
+from gankit.train.checkpoint import load
 
 MLP = ["log.progress=false", "sample.every=0", "train.batch_size=16", "train.threads=1", "model.g_hidden=[32, 32]",
        "model.d_hidden=[32, 32]", "log.every=1"]

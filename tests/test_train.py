@@ -96,7 +96,7 @@ def test_sample_toy_is_n_by_d(tmp_path):
 
 def test_label_smoothing_noise_and_flip_reach_the_targets(tiny_mnist, tmp_path):
     from gankit.config import apply_overrides, load_config
-    from gankit.trainer import Trainer
+    from gankit.train.trainer import Trainer
     cfg = apply_overrides(load_config("mnist-mlp"), small(f"data.root={tiny_mnist}", "loss.real_label=0.9",
                                                           "loss.label_noise=0.05"))
     t = Trainer(cfg, tmp_path / "t", hooks=[], verbose=False)

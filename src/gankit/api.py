@@ -16,15 +16,15 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from . import distributed
+from .train import checkpoint as ckpt
+from .train import distributed
 from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
 from .data import data_shape
 from .errors import GankitError
-from .hooks import Hook
+from .train.hooks import Hook
 from .models import build_models
-from .sampling import SamplerMixin
-from .trainer import Trainer, pick_device
+from .train.sampling import SamplerMixin
+from .train.trainer import Trainer, pick_device
 
 # What a resumed run may change without being asked: the horizon, and settings that do not touch the training
 # computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
@@ -52,7 +52,7 @@ def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
 
 
 def default_hooks(cfg: RunConfig) -> List[Hook]:
-    from .run_hooks import SampleHook, SummaryHook, ToyReportHook
+    from .artifacts import SampleHook, SummaryHook, ToyReportHook
     hooks: List[Hook] = [SampleHook()]
     if cfg.data.name == "gaussian-1d":
         hooks.append(ToyReportHook())

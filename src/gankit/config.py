@@ -66,7 +66,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "bce"                # see gankit.losses (bce, minimax, hinge, wgan, lsgan)
+    name: str = "bce"                # see gankit.train.losses (bce, minimax, hinge, wgan, lsgan)
     real_label: float = 1.0          # one-sided label smoothing: e.g. 0.9
     label_noise: float = 0.0         # D targets move towards the other class by U(0, label_noise)
     label_flip: float = 0.0          # probability of swapping a D target (real <-> fake)

@@ -196,7 +196,7 @@ def _stacked(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
 @METRICS.register("moments")
 def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     """Mean, std, Kolmogorov-Smirnov statistic and W1 of all values against the N(mean, std) target."""
-    from ..metrics_1d import normal_fit
+    from .onedim import normal_fit
     target = dict(getattr(ev.toy, "target", {}) or {})
     if fake.kind != "vector" or not target:
         raise GankitError("metric 'moments' is for gaussian-1d samples")

@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 
 from ..config import EvalConfig
 from ..data.toy import TOY_NAMES
-from ..hooks import Hook
+from ..train.hooks import Hook
 from .api import scalar_metrics
 from .evaluate import NEEDS_REFERENCE, Evaluator, default_metrics
 from .sources import from_array, from_data

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import ImageData
+from ..data import ImageData
 
 SEED = 9137  # the diagnoser's own random stream (real batch, noise): training's stream is never touched
 
@@ -41,7 +41,7 @@ def _classifier(data: Any) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
     if weights is None or not isinstance(data, ImageData):
         return None
     try:
-        from .metrics.classifier import load_classifier, weights_path
+        from ..metrics.classifier import load_classifier, weights_path
     except ImportError:
         return None
     if not weights_path(weights).is_file():

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import GankitError
+from ..errors import GankitError
 
 
 class SamplerMixin:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple
 import torch
 from torch import nn
 
-from .errors import GankitError
+from ..errors import GankitError
 
 
 @dataclass(frozen=True)

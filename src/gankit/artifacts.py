@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from .data import ImageData
-from .hooks import Hook
+from .train.hooks import Hook
 from . import viz
 
 
@@ -59,7 +59,7 @@ class ToyReportHook(Hook):
     """The 1-D lesson's verdict at the end: density plot, KS statistic and W1 distance on 10 000 samples."""
 
     def on_end(self, trainer: Any) -> None:
-        from .metrics_1d import normal_fit
+        from .metrics.onedim import normal_fit
         target = trainer.data.target
         x = trainer.generate(10000, seed=trainer.cfg.train.seed + 7).numpy().ravel()
         ks, w1 = normal_fit(x, target["mean"], target["std"])

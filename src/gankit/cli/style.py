@@ -40,7 +40,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction") -> None:
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     """Run stylize() with the parsed arguments; print where the result went."""
-    from .style import stylize
+    from ..style import stylize
     t0 = time.perf_counter()
     img = stylize(args.content, args.style, size=args.size, steps=args.steps,
                   content_weight=args.content_weight, style_weight=args.style_weight,

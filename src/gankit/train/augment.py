@@ -23,8 +23,8 @@ from typing import Callable, List
 
 import torch
 
-from .errors import GankitError
-from .registry import Registry
+from ..errors import GankitError
+from ..registry import Registry
 
 T = torch.Tensor
 AUGMENTS = Registry("DiffAugment policy")

@@ -5,8 +5,8 @@ from typing import Iterable, Optional
 
 import torch
 
-from .config import TrainConfig
-from .errors import GankitError
+from ..config import TrainConfig
+from ..errors import GankitError
 
 
 def make_optimizer(params: Iterable[torch.nn.Parameter], t: TrainConfig, lr: float) -> torch.optim.Optimizer:

@@ -15,10 +15,10 @@ import importlib.util
 import sys
 from typing import List, Optional
 
-from .errors import GankitError
+from ..errors import GankitError
 
 # Modules that add sub-commands: each defines add_parsers(subparsers).
-PLUGINS = ["gankit.cli_eval", "gankit.cli_bench", "gankit.cli_style", "gankit.cli_report"]
+PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli_report"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .config import preset_descriptions
+    from ..config import preset_descriptions
     items = preset_descriptions()
     width = max(map(len, items))
     for name, desc in items.items():
@@ -70,7 +70,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import api
+    from .. import api
     cfg = api.resolve_config(args.config, args.overrides)
     if args.dry_run:
         print(cfg.to_json())
@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from . import api
+    from .. import api
     if args.n < 1:
         raise GankitError("--n must be at least 1")
     path = api.sample(args.run_dir, args.n, args.out, seed=args.seed)
@@ -99,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write(f"gankit: error: {e}\n")
         return 2
     except Exception as e:
-        from .trainer import Interrupted
+        from ..train.trainer import Interrupted
         if not isinstance(e, Interrupted):
             raise
         sys.stderr.write(f"gankit: {e}\n")

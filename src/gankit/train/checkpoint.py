@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from .errors import GankitError
+from ..errors import GankitError
 
 LATEST = "latest.pt"
 

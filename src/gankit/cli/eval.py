@@ -44,8 +44,8 @@ def _metric_list(text: str | None) -> List[str]:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from .errors import GankitError
-    from .metrics import EXTRACTORS, METRICS
+    from ..errors import GankitError
+    from ..metrics import EXTRACTORS, METRICS
     if args.n < 0:
         raise GankitError("--n must be positive")
     if args.features:
@@ -60,8 +60,8 @@ def _print(result: dict) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .errors import GankitError
-    from .metrics import evaluate, evaluate_run
+    from ..errors import GankitError
+    from ..metrics import evaluate, evaluate_run
     _check(args)
     metrics = _metric_list(args.metrics) or None
     if args.run_dir and args.samples:
@@ -80,7 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_fid(args: argparse.Namespace) -> int:
-    from .metrics import fid_between
+    from ..metrics import fid_between
     _check(args)
     _print(fid_between(args.a, args.b, args.features, args.n or 10000, args.precision))
     return 0

@@ -32,8 +32,8 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
     Rows hold preset, seed, run_dir, wall (training seconds) and the metrics: modes/modes_total/hq/rkl for the
     2-D mixtures, stacked_modes/stacked_kl for Stacked MNIST (26 000 samples).
     """
-    from .. import api
-    from .api import evaluate_run
+    from . import api
+    from .metrics.api import evaluate_run
     root = Path(out_root or f"runs/bench-modes-{time.strftime('%Y%m%d-%H%M%S')}")
     rows = []
     for preset in presets:

@@ -20,15 +20,15 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from . import distributed
-from .config import RunConfig
-from .data import ImageData, load_data
+from ..config import RunConfig
+from ..data import ImageData, load_data
 from .ema import EMA
-from .errors import GankitError
+from ..errors import GankitError
 from .fastpath import speed_up
 from .hooks import Hook
 from .losses import LOSSES, gradient_penalty, r1_penalty
-from .models import build_models
-from .models.layers import batch_dependent
+from ..models import build_models
+from ..models.layers import batch_dependent
 from .optim import make_optimizer, make_scheduler
 from .sampling import SamplerMixin
 

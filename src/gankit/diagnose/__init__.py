@@ -32,9 +32,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .diagnose_probes import Diversity, finite, grad_norms, restore, snapshot
-from .diagnose_remedies import LADDERS, REMEDIES, Remedies
-from .hooks import Hook
+from .probes import Diversity, finite, grad_norms, restore, snapshot
+from .remedies import LADDERS, REMEDIES, Remedies
+from ..train.hooks import Hook
 
 BCE_FAMILY = ("bce", "nonsaturating", "minimax")
 
@@ -84,7 +84,7 @@ class DiagnoseHook(Hook):
 
     # ---- hook interface -----------------------------------------------------------------------------------
     def on_start(self, trainer: Any) -> None:
-        from .data import ImageData
+        from ..data import ImageData
         self.s = self.base.resolved(trainer.total_steps, isinstance(trainer.data, ImageData))
         self.diversity = Diversity(trainer, self.s.n)
         self.remedies.reapply(trainer)             # after a resume: the remedies applied so far hold again

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional
 
 from torch import nn
 
-from .data import ImageData
+from ..data import ImageData
 
 LADDERS = {
     "d_wins": ["lower_momentum", "lower_lr_d", "noise", "skip_d", "dropout"],
