@@ -16,15 +16,13 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
+from .errors import GankitError
+from .run import Run, as_run_dir, load_run
 from .train import checkpoint as ckpt
 from .train import distributed
-from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
-from .data import data_shape
-from .errors import GankitError
 from .train.hooks import Hook
-from .models import build_models
-from .train.sampling import SamplerMixin
-from .train.trainer import Trainer, pick_device
+from .train.trainer import Trainer
 
 # What a resumed run may change without being asked: the horizon, and settings that do not touch the training
 # computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
@@ -37,13 +35,6 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
         return apply_overrides(config, list(overrides))
     run = as_run_dir(config)
     return apply_overrides(load_config(str(run / "config.json") if run else config), list(overrides))
-
-
-def as_run_dir(config: Union[str, RunConfig]) -> Optional[Path]:
-    """The run directory when ``config`` names one (a folder with config.json), else None."""
-    if isinstance(config, str) and (Path(config) / "config.json").is_file():
-        return Path(config)
-    return None
 
 
 def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
@@ -142,36 +133,6 @@ def _truncate_jsonl(path: Path, step: int) -> None:
         except json.JSONDecodeError:
             pass  # a row cut short by a hard kill
     path.write_text("".join(k + "\n" for k in keep))
-
-
-class Run(SamplerMixin):
-    """A trained run loaded for sampling: ``Run(run_dir).generate(n, seed)``."""
-
-    def __init__(self, run_dir: Union[str, Path], device: str = "auto"):
-        self.run_dir = Path(run_dir)
-        if not (self.run_dir / "config.json").is_file():
-            raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
-                              "`gankit train` run")
-        self.cfg: RunConfig = from_dict(json.loads((self.run_dir / "config.json").read_text()))
-        self.device = pick_device(device)
-        self.data_shape = data_shape(self.cfg.data)
-        state = ckpt.load(self.run_dir / "checkpoints" / ckpt.LATEST)
-        self.step = state["step"]
-        self.G, _ = build_models(self.cfg.model, self.data_shape)
-        self.G.load_state_dict(state["G"])
-        self.G.to(self.device).eval()
-        self.G_ema = None
-        if state.get("G_ema") is not None:
-            self.G_ema, _ = build_models(self.cfg.model, self.data_shape)
-            self.G_ema.load_state_dict(state["G_ema"])
-            self.G_ema.to(self.device).eval()
-
-    def sampling_model(self, ema: bool = True):
-        return self.G_ema if (ema and self.G_ema is not None) else self.G
-
-
-def load_run(run_dir: Union[str, Path]) -> Run:
-    return Run(run_dir)
 
 
 def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0) -> Path:

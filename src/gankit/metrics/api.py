@@ -21,6 +21,7 @@ from ..config import DataConfig
 from ..data import load_data
 from ..data.toy import TOY_NAMES
 from ..errors import GankitError
+from ..run import load_run
 from .evaluate import NEEDS_REFERENCE, Evaluator, default_features, default_metrics, default_n
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
@@ -97,8 +98,7 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"{run_dir} is not a run directory (no config.json); give the directory "
                           "`gankit train` wrote, or use --samples FILE.npy --data DATASET")
-    from .. import api
-    cfg = api.load_run(str(run_dir)).cfg
+    cfg = load_run(str(run_dir)).cfg
     ref_cfg = data if data is not None else run_reference_config(cfg.data)
     dataset = _dataset_of(ref_cfg)
     names = list(metrics or default_metrics(dataset, "vector" if dataset in TOY_NAMES else "image"))

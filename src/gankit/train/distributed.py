@@ -85,7 +85,7 @@ def setup(device: str = "auto") -> Tuple[Dist, bool]:
     if not td.is_available():
         raise GankitError("this PyTorch build has no torch.distributed; run without torchrun")
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         if local_rank >= torch.cuda.device_count():
             raise GankitError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs are visible; "

@@ -23,6 +23,7 @@ from . import distributed
 from ..config import RunConfig
 from ..data import ImageData, load_data
 from .ema import EMA
+from ..device import pick_device
 from ..errors import GankitError
 from .fastpath import speed_up
 from .hooks import Hook
@@ -35,16 +36,6 @@ from .sampling import SamplerMixin
 
 class Interrupted(Exception):
     """Training stopped on Ctrl-C/SIGTERM after saving a checkpoint."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("train.device=cuda but no CUDA GPU is visible; use train.device=cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise GankitError(f"train.device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 class Trainer(SamplerMixin):
