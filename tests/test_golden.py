@@ -116,15 +116,20 @@ def test_bf16_fast_path_weights_unchanged(preset, tmp_path):
 
 
 if __name__ == "__main__" and "--record" in sys.argv:
+    # --record: every preset; --record NAME ...: only those (a new preset), keeping the other hashes as they are
     import os
     import tempfile
-    out = {"machine": _machine(), "presets": {}, "bf16": {}}
+    names = [a for a in sys.argv[sys.argv.index("--record") + 1:] if not a.startswith("-")]
+    out = json.loads(GOLDEN.read_text()) if names else {"presets": {}, "bf16": {}}
+    if names and out["machine"] != _machine():
+        raise SystemExit(f"the hashes were recorded on {out['machine']}; this is {_machine()}: record all or none")
+    out["machine"] = _machine()
     with tempfile.TemporaryDirectory() as d:
         os.environ["GANKIT_DATA"] = str(Path(d) / "cache")
-        for p in PRESETS:
+        for p in names or PRESETS:
             out["presets"][p] = train_preset(p, Path(d) / p)
             print(p, out["presets"][p]["sha256"][:16], flush=True)
-        for p in BF16:
+        for p in [b for b in BF16 if not names or b in names]:
             out["bf16"][p] = train_preset(p, Path(d) / f"{p}-bf16", "bf16")
             print(p, "bf16", out["bf16"][p]["sha256"][:16], flush=True)
     GOLDEN.write_text(json.dumps(out, indent=1) + "\n")
