@@ -62,6 +62,8 @@ class ModelConfig:
     pack: int = 1                    # PacGAN: D judges `pack` samples at once
     mbstd: bool = False              # minibatch standard deviation feature in D
     d_sort: bool = False             # toy-1d: D sees each set of draws sorted (order statistics)
+    eq_lr: bool = False              # msg: equalised learning rate (weights N(0, 1), x sqrt(2/fan_in) at run time)
+    max_channels: int = 256          # msg: the widest layer; widths per resolution in gankit/models/msg.py
 
 
 @dataclass

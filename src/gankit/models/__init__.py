@@ -22,7 +22,7 @@ from ..registry import Registry
 
 MODELS = Registry("model")
 
-from . import mlp, dcgan, keras_dcgan, resnet  # noqa: E402,F401  (register the builders)
+from . import mlp, dcgan, keras_dcgan, resnet, msg  # noqa: E402,F401  (register the builders)
 from .layers import apply_d_options  # noqa: E402
 
 

@@ -160,10 +160,13 @@ def apply_d_options(D: nn.Module, cfg: ModelConfig) -> nn.Module:
         >>> D = apply_d_options(D, ModelConfig(pack=4, mbstd=True, spectral_norm=True))
     """
     from ..errors import GankitError
+    if cfg.pack > 1 and getattr(D, "multiscale", False):
+        raise GankitError(f"model.pack={cfg.pack}: model {cfg.name!r} has a multi-scale discriminator, which packing "
+                          "does not support; use model.pack=1 (its minibatch-stddev layer already sees the batch)")
     try:
         if cfg.pack > 1:
             widen_input(D, cfg.pack)
-        if cfg.mbstd:
+        if cfg.mbstd and not getattr(D, "mbstd_builtin", False):  # msg: minibatch stddev is part of its D
             add_minibatch_std(D)
     except ValueError as e:
         raise GankitError(f"{e} (model {cfg.name!r})")

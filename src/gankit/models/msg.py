@@ -1,0 +1,200 @@
+"""MSG-GAN (Karnewar & Wang, "MSG-GAN: Multi-Scale Gradients for GANs", arXiv 1903.06048): one network family
+for 8 to 256 px, the resolution taken from the data.
+
+G: z (B, L) -> pixel norm -> 4x4 block (4x4 transposed conv from the latent, 3x3 conv) -> per resolution
+[nearest x2 upsample, two 3x3 convs]; LeakyReLU 0.2 and pixelwise feature norm after every conv. Every block
+also emits an image through a 1x1 toRGB and tanh, so G returns a list coarse -> fine:
+``[(B, C, 4, 4), (B, C, 8, 8), ..., (B, C, R, R)]``.
+
+D reads the list the other way: a 1x1 fromRGB of the full-size image, then per block two 3x3 convs and 2x2
+average pooling; at each coarser scale that scale's image goes through its own 1x1 fromRGB and is concatenated
+with the activations (the paper's "lin_cat" combine function, as in its reference code, rather than
+concatenating the raw RGB). Minibatch standard deviation before the last block; the last block is a 3x3 conv,
+a 4x4 conv to 1x1 and a 1x1 conv to the logit (B,). Real images become the matching list by average pooling
+(``pyramid.py``), so the gradient reaches every scale of G at once.
+
+Widths (channels) at size r: ``min(cap, max(8, base * 32 / r))``, with base = model.g_channels (G) or
+model.d_channels (D) being the width at 32x32 and cap = model.max_channels. With the defaults (64, 256):
+
+    r    4    8    16   32   64   128  256
+    w    256  256  128  64   32   16   8
+
+Width halves where size doubles, so each block beyond the cap costs about the same and going from 64 to 128 px
+adds one block, not 4x the work. Multiply-adds per image, one forward (torch's flop counter, latent 128):
+
+    g_channels = d_channels    32 px          64 px          128 px
+    64 (default)               G 312M D 218M  G 426M D 294M  G 540M D 370M
+    32                         G  95M D  67M  G 124M D  86M  G 152M D 105M
+    16                         G  24M D  17M  G  31M D  22M  G  50M D  36M
+
+(gankit's dcgan at 64 px: G 105M, D 104M.) Equalised learning rate (model.eq_lr, ProGAN
+section 4.1): weights are stored N(0, 1) and multiplied by sqrt(2 / fan_in) at run time (gain 1 for the toRGB
+and logit layers, which no LeakyReLU follows); without it the same draw is scaled once at initialisation, so
+both start as the same function and differ only in how the optimiser's steps scale.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GankitError
+from . import MODELS
+from .pyramid import levels_for, pyramid
+
+SQRT2 = math.sqrt(2.0)
+
+
+def widths(base: int, resolution: int, cap: int) -> List[int]:
+    """Channels per level, coarse -> fine (4x4 .. R x R): base at 32x32, x2 per halving of size, within [8, cap]."""
+    if base < 1 or cap < 8:
+        raise GankitError(f"msg needs model.g_channels/d_channels >= 1 and model.max_channels >= 8 "
+                          f"(got base {base}, cap {cap})")
+    return [min(cap, max(8, base * 32 // (4 << i))) for i in range(levels_for(resolution))]
+
+
+def _init(layer: nn.Module, fan_in: int, gain: float, eq_lr: bool) -> None:
+    """He init from one N(0, 1) draw: scaled now (plain) or on every forward (equalised learning rate)."""
+    layer.eq_lr, layer.wscale = eq_lr, gain / math.sqrt(fan_in)
+    with torch.no_grad():
+        layer.weight.normal_()
+        if not eq_lr:
+            layer.weight.mul_(layer.wscale)
+        layer.bias.zero_()
+
+
+class Conv(nn.Conv2d):
+    """A k x k conv (stride 1) with MSG-GAN's initialisation and optional equalised learning rate."""
+
+    def __init__(self, cin: int, cout: int, k: int, eq_lr: bool, gain: float = SQRT2, padding: int = 0):
+        super().__init__(cin, cout, k, padding=padding)
+        _init(self, cin * k * k, gain, eq_lr)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.wscale if self.eq_lr else self.weight
+        return self._conv_forward(x, w, self.bias)
+
+
+class LatentTo4x4(nn.ConvTranspose2d):
+    """The 4x4 transposed conv from the latent, (B, L, 1, 1) -> (B, C, 4, 4); each output sums L inputs."""
+
+    def __init__(self, latent: int, cout: int, eq_lr: bool):
+        super().__init__(latent, cout, 4)
+        _init(self, latent, SQRT2, eq_lr)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.wscale if self.eq_lr else self.weight
+        return F.conv_transpose2d(z, w, self.bias)
+
+
+class PixelNorm(nn.Module):
+    """Each pixel's feature vector scaled to unit mean square (ProGAN section 4.2): (B, C, ...) -> same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch stddev: within groups of 4, the std of every feature and pixel, averaged to one number
+    per group, appended as a constant map: (B, C, H, W) -> (B, C+1, H, W)."""
+    batch_dependent = True  # the output for one sample depends on the others: real and fake go through apart
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        g = min(self.group, b)
+        while b % g:  # the largest group size <= self.group that divides the batch
+            g -= 1
+        y = x.float().reshape(g, b // g, *x.shape[1:])                   # (G, B/G, C, H, W)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (B/G,)
+        std = std.repeat(g).view(b, 1, 1, 1).expand(b, 1, h, w)         # (B, 1, H, W), sample i in group i % (B/G)
+        return torch.cat([x, std.to(x.dtype)], 1)
+
+
+class MSGGenerator(nn.Module):
+    """z (B, L) -> [(B, C, 4, 4), ..., (B, C, R, R)] in [-1, 1]; ``finest(G(z))`` is the image."""
+    multiscale = True
+
+    def __init__(self, latent: int, out_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False,
+                 leak: float = 0.2):
+        super().__init__()
+        self.levels, self.resolution = levels_for(resolution), resolution
+        w = widths(base, resolution, cap)
+
+        def conv_act(cin: int, cout: int) -> List[nn.Module]:  # 3x3 conv, LeakyReLU, pixel norm
+            return [Conv(cin, cout, 3, eq_lr, padding=1), nn.LeakyReLU(leak, True), PixelNorm()]
+
+        first = nn.Sequential(PixelNorm(), nn.Unflatten(1, (latent, 1, 1)),      # (B, L, 1, 1)
+                              LatentTo4x4(latent, w[0], eq_lr), nn.LeakyReLU(leak, True), PixelNorm(),
+                              *conv_act(w[0], w[0]))                               # (B, w0, 4, 4)
+        ups = [nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv_act(a, b), *conv_act(b, b))
+               for a, b in zip(w[:-1], w[1:])]                                     # (B, a, r, r) -> (B, b, 2r, 2r)
+        self.blocks = nn.ModuleList([first, *ups])
+        self.to_rgb = nn.ModuleList(Conv(c, out_ch, 1, eq_lr, gain=1.0) for c in w)
+
+    def forward(self, z: torch.Tensor) -> List[torch.Tensor]:
+        x, out = z, []
+        for block, rgb in zip(self.blocks, self.to_rgb):
+            x = block(x)                        # (B, w_r, r, r), r = 4, 8, ..., R
+            out.append(torch.tanh(rgb(x)))      # (B, C, r, r)
+        return out
+
+
+class MSGDiscriminator(nn.Module):
+    """[(B, C, 4, 4), ..., (B, C, R, R)] -> logits (B,). A tensor (B, C, R, R) is pooled into the pyramid first
+    (real images; fakes should come as G's list, so that every scale of G gets a gradient)."""
+    multiscale = True
+    mbstd_builtin = True  # model.mbstd is already part of the architecture
+
+    def __init__(self, in_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False, leak: float = 0.2):
+        super().__init__()
+        self.levels, self.resolution = levels_for(resolution), resolution
+        w = widths(base, resolution, cap)
+        rgb = [c // 2 for c in w[:-1]] + [w[-1]]  # fromRGB channels per level; the full-size one gives them all
+        self.from_rgb = nn.ModuleList(Conv(in_ch, c, 1, eq_lr) for c in rgb)
+        self.act = nn.LeakyReLU(leak)
+        # blocks[i] takes level i+1 (B, w[i+1], 2r, 2r) to level i (B, w[i] - rgb[i], r, r)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(Conv(w[i + 1], w[i + 1], 3, eq_lr, padding=1), nn.LeakyReLU(leak, True),
+                          Conv(w[i + 1], w[i] - rgb[i], 3, eq_lr, padding=1), nn.LeakyReLU(leak, True),
+                          nn.AvgPool2d(2))
+            for i in range(self.levels - 1))
+        self.final = nn.Sequential(MinibatchStd(), Conv(w[0] + 1, w[0], 3, eq_lr, padding=1),
+                                   nn.LeakyReLU(leak, True),                       # (B, w0, 4, 4)
+                                   Conv(w[0], w[0], 4, eq_lr), nn.LeakyReLU(leak, True),  # (B, w0, 1, 1)
+                                   Conv(w[0], 1, 1, eq_lr, gain=1.0))              # (B, 1, 1, 1)
+
+    def pyramid_of(self, images: Union[torch.Tensor, Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+        """The input as a list coarse -> fine, checked against this D's sizes."""
+        xs = pyramid(images, self.levels) if torch.is_tensor(images) else list(images)
+        sizes = [tuple(x.shape[-2:]) for x in xs]
+        want = [(4 << i, 4 << i) for i in range(self.levels)]
+        if sizes != want:
+            raise GankitError(f"the msg discriminator takes {self.levels} images of sizes "
+                              f"{', '.join(str(s[0]) for s in want)} (coarse to fine), got sizes {sizes}")
+        return xs
+
+    def forward(self, images: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        xs = self.pyramid_of(images)
+        h = self.act(self.from_rgb[-1](xs[-1]))                       # (B, w_R, R, R)
+        for i in reversed(range(self.levels - 1)):
+            h = self.blocks[i](h)                                     # (B, w_r - rgb_r, r, r), r = 4 * 2^i
+            h = torch.cat([h, self.act(self.from_rgb[i](xs[i]))], 1)  # (B, w_r, r, r)
+        return self.final(h).reshape(-1)                              # (B,)
+
+
+@MODELS.register("msg")
+def build_msg(cfg, shape):
+    """MSG-GAN G and D for square images (C, R, R), R a power of two from 8 (32, 64, 128, 256)."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise GankitError(f"model msg needs square images (C, R, R), got data of shape {tuple(shape)}")
+    c, r, _ = shape
+    G = MSGGenerator(cfg.latent_dim, c, r, cfg.g_channels, cfg.max_channels, cfg.eq_lr, cfg.leak)
+    D = MSGDiscriminator(c, r, cfg.d_channels, cfg.max_channels, cfg.eq_lr, cfg.leak)
+    return G, D
