@@ -12,7 +12,7 @@ import math
 from typing import Any, List
 
 # Kept in step with gankit.metrics.METRICS / EXTRACTORS (a test checks); imported lazily so --help stays quick.
-METRIC_NAMES = "classes, coverage, density, fid, is, kid, modes, moments, precision, recall, stacked"
+METRIC_NAMES = "classes, coverage, density, fid, is, kid, memorisation, modes, moments, precision, recall, stacked"
 EXTRACTOR_NAMES = "fashion, identity, inception, mnist"
 
 

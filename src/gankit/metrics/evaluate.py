@@ -18,6 +18,10 @@ stacked    Stacked MNIST modes and KL, channels classified by the mnist CNN     
 moments    mean, std, KS statistic and W1 against the N(mean, std) target               gaussian-1d
 =========  ===========================================================================  ==============
 
+``memorisation`` (memorisation.py) needs reference data too, the training images: the samples' median distance
+to their nearest reference image in pixels at <= 32 px over the reference's own leave-one-out median; ~0 when
+the samples copy training images, ~1 when they are new.
+
 Example:
     >>> ev = Evaluator(["fid", "is"], real=resolve("mnist:test", 2000), features="mnist")
     >>> ev(resolve("mnist:train", 2000))     # {"fid_mnist": ..., "is_mnist": ..., "is_mnist_std": ...}
@@ -38,7 +42,7 @@ from .prd import density_coverage, precision_recall
 from .sources import Samples
 
 METRICS = Registry("metric")
-NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage"}
+NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage", "memorisation"}
 PREFERRED_N = {"modes": 2500, "stacked": 26000}   # the protocols' sample counts (PacGAN, VEEGAN)
 DEFAULT_N = 10000
 
@@ -203,3 +207,14 @@ def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
     x = fake.x.double().numpy().ravel()
     ks, w1 = normal_fit(x, target["mean"], target["std"])
     return {"mean": float(x.mean()), "std": float(x.std()), "ks": ks, "w1": w1}
+
+
+@METRICS.register("memorisation")
+def _memorisation(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
+    """Median nearest-reference distance of the samples over that of the reference among itself (pixels)."""
+    from .memorisation import memorisation
+    if fake.kind != "image" or ev.real is None or ev.real.kind != "image":
+        raise GankitError("metric 'memorisation' compares images with the training images; give image samples "
+                          "and the training data")
+    r = memorisation(fake.x, ev.real.x)
+    return {"memorisation": r["memorisation"], "memorisation_nn": r["nn_sample_median"]}
