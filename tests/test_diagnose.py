@@ -29,8 +29,8 @@ def make_trainer(tmp_path, *overrides, settings=None, healthy_g=True):
     trainer = Trainer(cfg, tmp_path / "run", hooks=[hook], verbose=False)
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
     if healthy_g:
-        trainer.G = ModeSampler(8)
-    hook.on_start(trainer)
+        trainer.parts.G = ModeSampler(8)
+    hook.on_start(trainer.context)
     return trainer, hook
 
 
@@ -43,7 +43,7 @@ def feed(trainer, hook, rows, start=0, every=10):
     """Replay a trace: one log row every `every` steps."""
     for i, row in enumerate(rows):
         trainer.step = start + (i + 1) * every
-        hook.on_step(trainer, dict(row))
+        hook.on_step(trainer.context, dict(row))
 
 
 class ModeSampler(nn.Module):
@@ -67,21 +67,21 @@ def test_d_wins_fires_on_a_low_loss_trace(tmp_path):
     assert "discriminator is winning" in found[0]["message"]
     assert "below 0.05 for most of the last 100 steps (median 0.01)" in found[0]["message"]
     assert "Suggestion" in found[0]["message"]          # auto_remedy is off: advice only
-    assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
+    assert trainer.parts.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
 
 def test_advice_skips_what_the_run_already_does_and_moves_down_the_ladder(tmp_path):
     """Advice only (auto_remedy off): ring-2d already uses beta1 0.5, so the first suggestion is the next rung
     (lower D's lr), and a second finding suggests the rung after it; nothing is changed."""
     trainer, hook = make_trainer(tmp_path)
-    assert trainer.opt_d.param_groups[0]["betas"][0] <= 0.5
+    assert trainer.parts.opt_d.param_groups[0]["betas"][0] <= 0.5
     for _ in range(30):
         feed(trainer, hook, [D_WINS], start=trainer.step)
     found = [e["message"] for e in events(trainer) if e["kind"] == "d_wins"]
     assert len(found) >= 2
     assert "beta1" not in found[0] and "train.lr_d" in found[0]
     assert "instance_noise" in found[1]
-    assert trainer.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
+    assert trainer.parts.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
 
 def test_d_wins_fires_on_saturated_outputs_with_label_smoothing(tmp_path):
@@ -100,11 +100,11 @@ def test_d_wins_silent_on_healthy_or_brief_dips(tmp_path, trace):
 
 def test_d_wins_remedy_ladder_and_result(tmp_path):
     trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true")
-    lr = trainer.opt_d.param_groups[0]["lr"]
+    lr = trainer.parts.opt_d.param_groups[0]["lr"]
     feed(trainer, hook, [D_WINS] * 10 + [HEALTHY] * 10)
     ev = events(trainer)
     assert [e["kind"] for e in ev] == ["d_wins", "remedy", "remedy_result"]
-    assert ev[1]["remedy"] == "lower_lr_d" and trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr / 2)
+    assert ev[1]["remedy"] == "lower_lr_d" and trainer.parts.opt_d.param_groups[0]["lr"] == pytest.approx(lr / 2)
     assert ev[2]["helped"] is True and ev[2]["after"]["loss_d"] == pytest.approx(1.2)
     for _ in range(12):                                               # again: the next rung, noise
         feed(trainer, hook, [D_WINS], start=trainer.step)
@@ -120,7 +120,7 @@ def test_d_wins_remedy_ladder_and_result(tmp_path):
 # ---- collapse ---------------------------------------------------------------------------------------------
 def test_collapse_fires_when_samples_sit_on_one_mode(tmp_path):
     trainer, hook = make_trainer(tmp_path)
-    trainer.G = ModeSampler(1)
+    trainer.parts.G = ModeSampler(1)
     feed(trainer, hook, [HEALTHY] * 25)
     found = [e for e in events(trainer) if e["kind"] == "collapse"]
     assert found and found[0]["step"] == 150 and found[0]["covered"] == 1
@@ -129,7 +129,7 @@ def test_collapse_fires_when_samples_sit_on_one_mode(tmp_path):
 
 def test_collapse_silent_when_samples_cover_the_modes(tmp_path):
     trainer, hook = make_trainer(tmp_path)
-    trainer.G = ModeSampler(8)
+    trainer.parts.G = ModeSampler(8)
     feed(trainer, hook, [HEALTHY] * 40)
     assert not events(trainer)
     assert hook.history[-1]["covered"] == 8 and 0.8 < hook.history[-1]["spread"] < 1.2
@@ -137,7 +137,7 @@ def test_collapse_silent_when_samples_cover_the_modes(tmp_path):
 
 def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
     trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true")
-    trainer.G = ModeSampler(8)
+    trainer.parts.G = ModeSampler(8)
     feed(trainer, hook, [HEALTHY] * 20)                  # healthy until step 200: the best weights so far
     trainer.G.k = 1
     hook.rungs["collapse"] = LADDERS["collapse"].index("rollback")
@@ -152,21 +152,24 @@ def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
 # ---- divergence -------------------------------------------------------------------------------------------
 def test_divergence_fires_on_nan_and_rolls_back(tmp_path):
     trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true", healthy_g=False)
+    weights = {0: [p.detach().clone() for p in trainer.G.parameters()]}
     for _ in range(60):                                  # real training: snapshots are taken at checks
         trainer.train_step()
-        hook.on_step(trainer, trainer.flush_stats() if trainer.step % 10 == 0 else {})
-    good = [p.detach().clone() for p in trainer.G.parameters()]
-    lr = trainer.opt_g.param_groups[0]["lr"]
+        hook.on_step(trainer.context, trainer.flush_stats() if trainer.step % 10 == 0 else {})
+        weights[trainer.step] = [p.detach().clone() for p in trainer.G.parameters()]
+    lr = trainer.parts.opt_g.param_groups[0]["lr"]
     with torch.no_grad():
         next(trainer.G.parameters()).fill_(float("nan"))
-    hook.on_step(trainer, {**HEALTHY, "loss_g": float("nan")})
+    hook.on_step(trainer.context, {**HEALTHY, "loss_g": float("nan")})
     ev = events(trainer)
     assert ev[-2]["kind"] == "diverged" and "generator's loss is nan" in ev[-2]["message"]
-    assert ev[-1]["remedy"] == "rollback" and ev[-1]["changes"]["rolled_back_to"] in (0, 50)
-    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
-    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(lr / 2)
-    assert not trainer.opt_g.state                       # Adam's moments start afresh
-    assert good  # (the kept weights are from a healthy check, not the NaN ones)
+    to = ev[-1]["changes"]["rolled_back_to"]
+    assert ev[-1]["remedy"] == "rollback" and to in (0, 50)
+    # the weights are those of the healthy check it names, bit for bit (not the NaN ones, not the latest)
+    assert all(torch.equal(p, w) for p, w in zip(trainer.G.parameters(), weights[to]))
+    assert not all(torch.equal(p, w) for p, w in zip(trainer.G.parameters(), weights[60]))
+    assert trainer.parts.opt_g.param_groups[0]["lr"] == pytest.approx(lr / 2)
+    assert not trainer.parts.opt_g.state                       # Adam's moments start afresh
 
 
 def test_divergence_fires_on_exploding_gradients(tmp_path):
@@ -186,7 +189,7 @@ def test_divergence_silent_on_a_healthy_run(tmp_path):
     trainer, hook = make_trainer(tmp_path, healthy_g=False)
     for _ in range(40):
         trainer.train_step()
-        hook.on_step(trainer, trainer.flush_stats() if trainer.step % 10 == 0 else {})
+        hook.on_step(trainer.context, trainer.flush_stats() if trainer.step % 10 == 0 else {})
     assert not [e for e in events(trainer) if e["kind"] == "diverged"]
 
 
@@ -222,7 +225,7 @@ def test_dropout_remedy_is_reapplied_on_resume(tmp_path):
     state = hook.state_dict()
     trainer2, hook2 = make_trainer(tmp_path / "again", "train.auto_remedy=true", "model.d_dropout=0.1")
     hook2.load_state_dict(state)
-    hook2.on_start(trainer2)
+    hook2.on_start(trainer2.context)
     assert all(math.isclose(m.p, 0.3) for m in trainer2.D.modules() if isinstance(m, nn.Dropout))
 
 
@@ -232,5 +235,5 @@ def test_lower_momentum_remedy_for_adam_beta1_0_9(tmp_path):
     feed(trainer, hook, [D_WINS] * 10)
     ev = events(trainer)
     assert ev[-1]["remedy"] == "lower_momentum" and ev[-1]["changes"]["beta1"] == [0.9, 0.5]
-    assert all(g["betas"][0] == 0.5 for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups)
-    assert trainer.opt_d.state_dict()["param_groups"][0]["betas"][0] == 0.5   # saved with the optimizer
+    assert all(g["betas"][0] == 0.5 for opt in (trainer.parts.opt_d, trainer.parts.opt_g) for g in opt.param_groups)
+    assert trainer.parts.opt_d.state_dict()["param_groups"][0]["betas"][0] == 0.5   # saved with the optimizer

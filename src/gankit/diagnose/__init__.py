@@ -16,8 +16,9 @@ Detectors, computed cheaply from what the trainer already logs plus a small fixe
 
 Each detection writes an event (events.jsonl and a console line); each remedy writes what it changed, and
 ``window`` steps later a ``remedy_result`` event says what happened after. Remedies change the live
-``trainer.cfg`` and the optimizers; the hook's state (the changes, the ladders, the kept weights) is saved in
-every checkpoint and re-applied on resume.
+config, the optimizers and D through the training context's named actions (``gankit.train.context``); the
+hook's state (the changes, the ladders, the kept weights) is saved in every checkpoint and re-applied on
+resume.
 
 Example:
     >>> hook = DiagnoseHook(DiagnoseSettings(window=200))
@@ -32,8 +33,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .probes import Diversity, finite, grad_norms, restore, snapshot
+from .probes import Diversity, finite, grad_norms
 from .remedies import LADDERS, REMEDIES, Remedies
+from ..train.context import TrainingContext
 from ..train.hooks import Hook
 
 BCE_FAMILY = ("bce", "nonsaturating", "minimax")
@@ -64,6 +66,8 @@ class DiagnoseSettings:
 class DiagnoseHook(Hook):
     """Runs the detectors after each step; applies remedies when ``train.auto_remedy`` is on."""
 
+    all_ranks = True  # its remedies change training: under torchrun every rank applies them at the same step
+
     def __init__(self, settings: Optional[DiagnoseSettings] = None):
         self.base = settings or DiagnoseSettings()
         self.s = self.base
@@ -83,25 +87,25 @@ class DiagnoseHook(Hook):
         self.diversity: Optional[Diversity] = None
 
     # ---- hook interface -----------------------------------------------------------------------------------
-    def on_start(self, trainer: Any) -> None:
+    def on_start(self, ctx: TrainingContext) -> None:
         from ..data import ImageData
-        self.s = self.base.resolved(trainer.total_steps, isinstance(trainer.data, ImageData))
-        self.diversity = Diversity(trainer, self.s.n)
-        self.remedies.reapply(trainer)             # after a resume: the remedies applied so far hold again
+        self.s = self.base.resolved(ctx.total_steps, isinstance(ctx.data, ImageData))
+        self.diversity = Diversity(ctx, self.s.n)
+        self.remedies.reapply(ctx)             # after a resume: the remedies applied so far hold again
         if self.candidate is None:
-            self.candidate = snapshot(trainer)
+            self.candidate = ctx.snapshot()
 
-    def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:
-        self.remedies.on_step(trainer)             # fading noise
+    def on_step(self, ctx: TrainingContext, stats: Dict[str, float]) -> None:
+        self.remedies.on_step(ctx)             # fading noise
         if stats:
-            self._observe(trainer, stats)
-        self._report_results(trainer)              # what the earlier remedies did, before new findings
+            self._observe(ctx, stats)
+        self._report_results(ctx)              # what the earlier remedies did, before new findings
         if stats:
-            if self._check_divergence(trainer, stats):
+            if self._check_divergence(ctx, stats):
                 return
-            self._check_d_wins(trainer)
-        if trainer.step % self.s.check_every == 0:
-            self._check_collapse(trainer)
+            self._check_d_wins(ctx)
+        if ctx.step % self.s.check_every == 0:
+            self._check_collapse(ctx)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
@@ -124,14 +128,14 @@ class DiagnoseHook(Hook):
         self.good, self.candidate, self.best = state["good"], state["candidate"], state.get("best")
 
     # ---- detectors ----------------------------------------------------------------------------------------
-    def _observe(self, trainer: Any, stats: Dict[str, float]) -> None:
-        self.rows.append((trainer.step, stats.get("loss_d", math.nan), stats.get("d_real", math.nan),
+    def _observe(self, ctx: TrainingContext, stats: Dict[str, float]) -> None:
+        self.rows.append((ctx.step, stats.get("loss_d", math.nan), stats.get("d_real", math.nan),
                           stats.get("d_fake", math.nan)))
 
-    def _check_divergence(self, trainer: Any, stats: Dict[str, float]) -> bool:
+    def _check_divergence(self, ctx: TrainingContext, stats: Dict[str, float]) -> bool:
         bad = [k for k in ("loss_d", "loss_g") if k in stats and not math.isfinite(stats[k])]
         what = f"the {'discriminator' if bad[0] == 'loss_d' else 'generator'}'s loss is {stats[bad[0]]}" if bad else ""
-        norms = grad_norms(trainer)
+        norms = grad_norms(ctx)
         for key, value in norms.items():
             past = self.grads[key]
             who = "generator" if key == "grad_g" else "discriminator"
@@ -143,31 +147,31 @@ class DiagnoseHook(Hook):
                         f"{med:.3g}")
             if math.isfinite(value):
                 past.append(value)
-        if not what and not finite(trainer.G, trainer.D):
+        if not what and not finite(ctx.G, ctx.D):
             what = "the weights hold NaN or infinite values"
         if not what:
             return False
-        self._finding(trainer, "diverged", f"training diverged: {what}", norms)
+        self._finding(ctx, "diverged", f"training diverged: {what}", norms)
         return True
 
-    def _d_state(self, trainer: Any, rows: List[tuple]) -> Dict[str, Any]:
+    def _d_state(self, ctx: TrainingContext, rows: List[tuple]) -> Dict[str, Any]:
         """Medians of D's loss, D(real) and D(fake) over log rows, and whether they say D is winning."""
-        cfg = trainer.cfg.loss
+        cfg = ctx.cfg.loss
         loss = statistics.median(r[1] for r in rows)
         real, fake = statistics.median(r[2] for r in rows), statistics.median(r[3] for r in rows)
         low = loss < self.s.d_loss_floor
-        gap = cfg.name in BCE_FAMILY and real - fake > self.s.d_gap * self._label_gap(trainer)
+        gap = cfg.name in BCE_FAMILY and real - fake > self.s.d_gap * self._label_gap(ctx)
         return {"loss_d": loss, "d_real": real, "d_fake": fake, "low": low, "winning": low or gap}
 
-    def _check_d_wins(self, trainer: Any) -> None:
-        step, every = trainer.step, trainer.cfg.log.every
+    def _check_d_wins(self, ctx: TrainingContext) -> None:
+        step, every = ctx.step, ctx.cfg.log.every
         self.d_winning = False
-        if trainer.cfg.loss.name == "wgan":
+        if ctx.cfg.loss.name == "wgan":
             return  # a WGAN critic is meant to be trained to optimality: "winning" is not a failure there
         window = [r for r in self.rows if r[0] > step - self.s.window]
         if not window or window[0][0] - every > step - self.s.window or len(window) * every < self.s.window:
             return  # the rows do not cover a whole window yet
-        st = self._d_state(trainer, window)
+        st = self._d_state(ctx, window)
         self.d_winning = st["winning"]
         if not self.d_winning or step < self.quiet["d_wins"]:
             return
@@ -179,27 +183,27 @@ class DiagnoseHook(Hook):
             msg = (f"discriminator is winning: over the last {self.s.window} steps it has typically scored real "
                    f"samples {st['d_real']:.2f} and generated ones {st['d_fake']:.2f} — it tells them apart "
                    "almost perfectly, so the generator gets little to learn from")
-        self._finding(trainer, "d_wins", msg, {k: st[k] for k in ("loss_d", "d_real", "d_fake")})
+        self._finding(ctx, "d_wins", msg, {k: st[k] for k in ("loss_d", "d_real", "d_fake")})
 
     @staticmethod
-    def _label_gap(trainer: Any) -> float:
+    def _label_gap(ctx: TrainingContext) -> float:
         """The widest D(real) - D(fake) the targets ask for (1 without smoothing or label noise)."""
-        cfg = trainer.cfg.loss
+        cfg = ctx.cfg.loss
         return cfg.real_label - cfg.label_noise
 
-    def _check_collapse(self, trainer: Any) -> None:
+    def _check_collapse(self, ctx: TrainingContext) -> None:
         assert self.diversity is not None
-        m = self.diversity.measure(trainer)
-        self.history.append({"step": trainer.step, **m})
-        healthy = math.isfinite(m["spread"]) and finite(trainer.G, trainer.D)
+        m = self.diversity.measure(ctx)
+        self.history.append({"step": ctx.step, **m})
+        healthy = math.isfinite(m["spread"]) and finite(ctx.G, ctx.D)
         if not healthy:
             return
-        self.good, self.candidate = self.candidate, snapshot(trainer)  # rollback: a state >= one check old
+        self.good, self.candidate = self.candidate, ctx.snapshot()  # rollback: a state >= one check old
         score = [min(m.get("coverage", 1.0), 1.0), min(m["spread"], 1.0)]
         diverse = m["spread"] >= self.s.spread_min and m.get("coverage", 1.0) >= self.s.coverage_min
-        if diverse and trainer.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
+        if diverse and ctx.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
             self.best = {**self.candidate, "score": score}  # only a state that was not collapsed
-        if trainer.step < max(self.quiet["collapse"], self.s.warmup):
+        if ctx.step < max(self.quiet["collapse"], self.s.warmup):
             return
         low_spread = m["spread"] < self.s.spread_min
         low_cover = m.get("coverage", 1.0) < self.s.coverage_min
@@ -216,66 +220,66 @@ class DiagnoseHook(Hook):
                      + (f" (best so far {self.best_spread:.2f}x)" if self.best_spread > m["spread"] else ""))
         msg = (f"samples are collapsing: {self.diversity.n} samples from fixed noise " + " and ".join(parts)
                + f", for {self.s.patience} checks in a row")
-        self._finding(trainer, "collapse", msg, m, defer=self.d_winning)
+        self._finding(ctx, "collapse", msg, m, defer=self.d_winning)
 
     # ---- remedies -----------------------------------------------------------------------------------------
-    def _finding(self, trainer: Any, kind: str, message: str, before: Dict[str, Any], defer: bool = False) -> None:
+    def _finding(self, ctx: TrainingContext, kind: str, message: str, before: Dict[str, Any], defer: bool = False) -> None:
         """Report a finding; with auto_remedy apply the next remedy on its ladder (unless `defer`red)."""
         before = {k: v for k, v in before.items() if isinstance(v, (int, float))}
         ladder = LADDERS[kind]
         rung = self.rungs[kind]
         name = ladder[min(rung, len(ladder) - 1)] if (kind == "diverged" or rung < len(ladder)) else None
         if kind in self.quiet:  # judge this symptom again only after a window of new evidence
-            self.quiet[kind] = trainer.step + self.s.window * (1 if self.rungs[kind] < len(ladder) else 3)
+            self.quiet[kind] = ctx.step + self.s.window * (1 if self.rungs[kind] < len(ladder) else 3)
         if defer:  # collapse while D wins: D is the likelier cause, and its remedies come first
-            trainer.event(kind, f"{message}. The discriminator is winning at the same time, the likelier cause: "
+            ctx.event(kind, f"{message}. The discriminator is winning at the same time, the likelier cause: "
                           "the diagnoser treats that first", **before)
             return
-        if not trainer.cfg.train.auto_remedy:  # suggest the next remedy that would change something here
-            while name is not None and not REMEDIES[name].applies(trainer):
+        if not ctx.cfg.train.auto_remedy:  # suggest the next remedy that would change something here
+            while name is not None and not REMEDIES[name].applies(ctx):
                 rung += 1
                 name = ladder[rung] if rung < len(ladder) else None
             self.rungs[kind] = rung + 1 if name is not None else rung
             hint = REMEDIES[name].advice if name else "a stable preset"
-            trainer.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
+            ctx.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
             return
         done = None
         while name is not None and done is None:
-            done = self.remedies.apply(name, kind, self, trainer) if name else None
+            done = self.remedies.apply(name, kind, self, ctx) if name else None
             self.rungs[kind] = rung = rung + 1
             if done is None:
                 name = ladder[rung] if rung < len(ladder) else None
         if done is None:
-            trainer.event(kind, f"{message}. The diagnoser has already tried what it knows for this "
+            ctx.event(kind, f"{message}. The diagnoser has already tried what it knows for this "
                           f"({', '.join(ladder)}); a stable preset may do better", **before)
             return
-        trainer.event(kind, message, **before)
-        trainer.event("remedy", f"remedy: {done['message']}", remedy=name, changes=done["changes"])
-        self.pending.append({"due": trainer.step + self.s.window, "kind": kind, "remedy": name,
-                             "step": trainer.step, "before": before})
+        ctx.event(kind, message, **before)
+        ctx.event("remedy", f"remedy: {done['message']}", remedy=name, changes=done["changes"])
+        self.pending.append({"due": ctx.step + self.s.window, "kind": kind, "remedy": name,
+                             "step": ctx.step, "before": before})
 
-    def rollback(self, trainer: Any, kind: str) -> Optional[int]:
+    def rollback(self, ctx: TrainingContext, kind: str) -> Optional[int]:
         """Load the last good weights (for collapse: the most diverse state that was not collapsed) with fresh
         optimizer moments; returns their step, or None when there is no such state."""
         target = self.best if kind == "collapse" else (self.good or self.candidate)
         if target is None:
             return None
-        restore(trainer, target)
+        ctx.rollback(target)
         return int(target["step"])
 
-    def _report_results(self, trainer: Any) -> None:
-        for p in [p for p in self.pending if trainer.step >= p["due"]]:
+    def _report_results(self, ctx: TrainingContext) -> None:
+        for p in [p for p in self.pending if ctx.step >= p["due"]]:
             self.pending.remove(p)
             if p["kind"] == "collapse":
                 assert self.diversity is not None
-                after = {k: v for k, v in self.diversity.measure(trainer).items() if isinstance(v, (int, float))}
+                after = {k: v for k, v in self.diversity.measure(ctx).items() if isinstance(v, (int, float))}
                 ok = after["spread"] >= self.s.spread_min and after.get("coverage", 1.0) >= self.s.coverage_min
                 keys = [k for k in ("spread", "coverage") if k in after]
             else:
                 rows = [r for r in self.rows if r[0] > p["step"]]
                 if not rows:
                     continue
-                st = self._d_state(trainer, rows)  # medians since the remedy, judged as the detector judges
+                st = self._d_state(ctx, rows)  # medians since the remedy, judged as the detector judges
                 after = {k: st[k] for k in ("loss_d", "d_real", "d_fake")}
                 ok = all(math.isfinite(v) for v in after.values())
                 if p["kind"] == "d_wins":
@@ -283,6 +287,6 @@ class DiagnoseHook(Hook):
                 keys = ["loss_d", "d_real", "d_fake"]
             change = ", ".join(f"{k} {p['before'].get(k, math.nan):.3g} -> {after[k]:.3g}" for k in keys)
             verdict = "the symptom is gone" if ok else "the symptom is still there"
-            trainer.event("remedy_result", f"{trainer.step - p['step']} steps after '{p['remedy']}' for "
+            ctx.event("remedy_result", f"{ctx.step - p['step']} steps after '{p['remedy']}' for "
                           f"{p['kind']}: {change}; {verdict}", remedy=p["remedy"], helped=ok, before=p["before"],
                           after=after)

@@ -6,22 +6,20 @@
   (ring and grid modes; MNIST and Fashion classes and Stacked MNIST digit triples with the evaluation's
   classifier, when its weights are installed).
 * ``grad_norms``: the L2 norms of G's and D's last gradients; ``finite``: no NaN/inf in a module's weights.
-* ``snapshot``/``restore``: copies of G, D and G's EMA weights kept for a rollback.
 
 Example:
-    >>> div = Diversity(trainer, n=512)          # draws its real batch and fixed noise once
-    >>> div.measure(trainer)                      # {"spread": 0.93, "coverage": 1.0, "covered": 8, ...}
+    >>> div = Diversity(ctx, n=512)              # draws its real batch and fixed noise once
+    >>> div.measure(ctx)                          # {"spread": 0.93, "coverage": 1.0, "covered": 8, ...}
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import ImageData
+from ..data import DatasetInfo, dataset_info
 
 SEED = 9137  # the diagnoser's own random stream (real batch, noise): training's stream is never touched
 
@@ -34,11 +32,11 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
     return float(d.sum() / max(n * (n - 1), 1))
 
 
-def _classifier(data: Any) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
-    """A function images in [-1, 1] (N, C, H, W) -> class ids (N,) or (N, 3) for Stacked MNIST, or None."""
-    name = getattr(data, "name", "")
-    weights = {"mnist": "mnist", "fashion": "fashion", "stacked-mnist": "mnist"}.get(name)
-    if weights is None or not isinstance(data, ImageData):
+def _classifier(info: DatasetInfo) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+    """A function images in [-1, 1] (N, C, H, W) -> class ids (N,) or (N, 3) for Stacked MNIST, or None
+    (the dataset's descriptor names no classifier, or its weights are not installed)."""
+    weights = info.classifier
+    if weights is None or info.kind != "image":
         return None
     try:
         from ..metrics.classifier import load_classifier, weights_path
@@ -62,19 +60,19 @@ def _classifier(data: Any) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
 class Diversity:
     """Spread and coverage of G's samples from fixed noise, relative to a fixed real batch."""
 
-    def __init__(self, trainer: Any, n: int):
-        data = trainer.data
+    def __init__(self, ctx: Any, n: int):
+        data, info = ctx.data, dataset_info(ctx.cfg.data)
         gen = torch.Generator().manual_seed(SEED)
-        if isinstance(data, ImageData):
+        if info.kind == "image":
             idx = torch.randperm(len(data), generator=gen)[:n]
             self.real = data.batch(idx)                                   # (n, C, H, W) in [-1, 1]
         else:
             self.real = data.sample(n, gen).float()                       # (n, D)
         self.n = len(self.real)
-        self.z = trainer.noise(self.n, torch.Generator(trainer.device).manual_seed(SEED))
+        self.z = ctx.noise(self.n, torch.Generator(ctx.device).manual_seed(SEED))
         self.modes = getattr(data, "modes", None)
         self.mode_std = float(getattr(data, "mode_std", 0.0) or 0.0)
-        self.classify = _classifier(data)
+        self.classify = _classifier(info)
         self.real_spread = mean_pairwise_distance(self._features(self.real))
         self.real_covered = self._covered(self.real)
 
@@ -100,9 +98,9 @@ class Diversity:
         return int((counts >= max(1.0, len(x) / k / 4)).sum())
 
     @torch.no_grad()
-    def measure(self, trainer: Any) -> Dict[str, float]:
+    def measure(self, ctx: Any) -> Dict[str, float]:
         """{"spread": ratio to real, "coverage": ratio to real (when known), "covered", "real_covered"}."""
-        x = trainer.generate(self.n, z=self.z, ema=False)
+        x = ctx.generate(self.n, z=self.z, ema=False)
         if not torch.isfinite(x).all():
             return {"spread": float("nan")}
         out = {"spread": mean_pairwise_distance(self._features(x)) / max(self.real_spread, 1e-12)}
@@ -112,10 +110,10 @@ class Diversity:
         return out
 
 
-def grad_norms(trainer: Any) -> Dict[str, float]:
+def grad_norms(ctx: Any) -> Dict[str, float]:
     """L2 norms of the gradients G and D received in their last update (NaN/inf when they were)."""
     out = {}
-    for key, model in (("grad_g", trainer.G), ("grad_d", trainer.D)):
+    for key, model in (("grad_g", ctx.G), ("grad_d", ctx.D)):
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         if grads:
             out[key] = float(torch.stack(torch._foreach_norm(grads)).float().norm())
@@ -124,23 +122,3 @@ def grad_norms(trainer: Any) -> Dict[str, float]:
 
 def finite(*modules: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
-
-
-def snapshot(trainer: Any) -> Dict[str, Any]:
-    """A copy of the weights (G, D, G's EMA) and the step they were taken at."""
-    state = {"step": trainer.step, "G": copy.deepcopy(trainer.G.state_dict()),
-             "D": copy.deepcopy(trainer.D.state_dict())}
-    if trainer.ema is not None:
-        state["G_ema"] = copy.deepcopy(trainer.ema.state_dict())
-    return state
-
-
-def restore(trainer: Any, state: Dict[str, Any]) -> None:
-    """Load a snapshot's weights and start both optimizers afresh (their moments may hold the blow-up)."""
-    trainer.G.load_state_dict(state["G"])
-    trainer.D.load_state_dict(state["D"])
-    if trainer.ema is not None and state.get("G_ema") is not None:
-        trainer.ema.load_state_dict(state["G_ema"])
-    for opt in (trainer.opt_g, trainer.opt_d):
-        opt.state.clear()
-    trainer.last_d_loss = float("inf")

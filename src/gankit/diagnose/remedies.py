@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
-from torch import nn
 
 from ..data import ImageData
+from ..registry import Registry, instance_of
+from ..train.context import TrainingContext
 
 LADDERS = {
     "d_wins": ["lower_momentum", "lower_lr_d", "noise", "skip_d", "dropout"],
@@ -32,7 +33,7 @@ LR_FACTOR = 0.5
 MOMENTUM = 0.5           # Adam beta1 after the lower_momentum remedy
 
 
-def _always(trainer: Any) -> bool:
+def _always(ctx: Any) -> bool:
     return True
 
 
@@ -42,107 +43,104 @@ class Remedy:
     advice: str          # the suggestion printed when auto_remedy is off
     applies: Callable[[Any], bool] = _always   # False: this run has nothing for the remedy to change
 
+    def __post_init__(self) -> None:
+        if not callable(self.fn) or not callable(self.applies):
+            raise TypeError(f"a remedy's fn and applies must be functions, got {self.fn!r}, {self.applies!r}")
+        if not isinstance(self.advice, str) or not self.advice:
+            raise TypeError(f"remedy {self.fn!r} needs its advice: one line for the user, got {self.advice!r}")
 
-REMEDIES: Dict[str, Remedy] = {}
+
+REMEDIES = Registry("remedy", expects=instance_of(Remedy))
 
 
 def remedy(name: str, advice: str, applies: Callable[[Any], bool] = _always):
+    """Registers ``fn(remedies, hook, ctx, kind) -> {"message", "changes"} | None`` as a remedy."""
     def deco(fn):
-        REMEDIES[name] = Remedy(fn, advice, applies)
+        REMEDIES.register(name)(Remedy(fn, advice, applies))
         return fn
     return deco
 
 
-def _dropouts(D: nn.Module):
-    return [m for m in D.modules() if isinstance(m, nn.Dropout)]
+def _high_momentum(ctx: TrainingContext) -> bool:
+    beta1 = ctx.beta1()
+    return beta1 is not None and beta1 > MOMENTUM
 
 
-def _adam_groups(trainer: Any):
-    return [g for opt in (trainer.opt_d, trainer.opt_g) for g in opt.param_groups if "betas" in g]
-
-
-def _high_momentum(trainer: Any) -> bool:
-    return any(g["betas"][0] > MOMENTUM for g in _adam_groups(trainer))
-
-
-def _dropout_below_max(trainer: Any) -> bool:
-    layers = _dropouts(trainer.D)
-    return bool(layers) and layers[0].p < DROPOUT_MAX
+def _dropout_below_max(ctx: TrainingContext) -> bool:
+    p = ctx.dropout()
+    return p is not None and p < DROPOUT_MAX
 
 
 @remedy("lower_momentum", "use Adam's beta1 = 0.5 (DCGAN's setting), e.g. --set train.beta1=0.5", _high_momentum)
-def lower_momentum(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
+def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
     """Adam with beta1 0.9 (torch's default, lesson 001) overshoots in the GAN game; Radford et al. 2016 found
     0.5 stable. Skipped when the run already uses beta1 <= 0.5 or another optimizer."""
-    if not _high_momentum(trainer):
+    if not _high_momentum(ctx):
         return None
-    groups = _adam_groups(trainer)
-    old = groups[0]["betas"][0]
-    for g in groups:
-        g["betas"] = (min(g["betas"][0], MOMENTUM), g["betas"][1])
+    old = ctx.beta1()
+    ctx.set_beta1(MOMENTUM)
     return {"message": f"lowered Adam's momentum (beta1) of both networks from {old:g} to {MOMENTUM:g}, which "
                        "damps the back-and-forth between G and D",
             "changes": {"beta1": [old, MOMENTUM]}}
 
 
 @remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>")
-def lower_lr_d(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
-    old = trainer.opt_d.param_groups[0]["lr"]
-    trainer.set_lr("d", old * LR_FACTOR)
+def lower_lr_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+    old = ctx.lr("d")
+    ctx.set_lr("d", old * LR_FACTOR)
     return {"message": f"halved the discriminator's learning rate ({old:.3g} -> {old * LR_FACTOR:.3g})",
             "changes": {"lr_d": [old, old * LR_FACTOR]}}
 
 
 @remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1")
-def noise(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+def noise(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     real = hook.diversity.real
-    std = 1.0 if isinstance(trainer.data, ImageData) else float(real.std(0).mean())
-    lc = trainer.cfg.loss
+    std = 1.0 if isinstance(ctx.data, ImageData) else float(real.std(0).mean())
+    lc = ctx.cfg.loss
     level = {"instance_noise": max(lc.instance_noise, INSTANCE_NOISE * std)}
-    if trainer.loss.uses_targets:
+    if ctx.loss_uses_targets:
         level["label_noise"] = max(lc.label_noise, LABEL_NOISE)
     steps = FADE * hook.s.window
     base = {k: getattr(lc, k) for k in level}
     if rem.fade is not None:  # a second dose while the first fades: fade back to the run's own values
         base.update(rem.fade["base"])
-    rem.fade = {"start": trainer.step, "steps": steps, "level": level, "base": base}
-    rem.on_step(trainer)
+    rem.fade = {"start": ctx.step, "steps": steps, "level": level, "base": base}
+    rem.on_step(ctx)
     said = " and ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in level.items())
     return {"message": f"added {said} to what the discriminator sees, fading out over {steps} steps",
             "changes": {f"loss.{k}": v for k, v in level.items()}}
 
 
 @remedy("skip_d", "skip D's updates while its loss is low, e.g. --set train.d_skip_below=0.1")
-def skip_d(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
+def skip_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     recent = [r[1] for r in list(hook.rows)[-10:]]
     threshold = max(2 * hook.s.d_loss_floor, 1.5 * sum(recent) / max(len(recent), 1))
-    rem.set_cfg(trainer, "train.d_skip_below", round(threshold, 4))
+    rem.set_cfg(ctx, "train.d_skip_below", round(threshold, 4))
     return {"message": f"the discriminator now skips its update while its loss is below {threshold:.3g}",
             "changes": {"train.d_skip_below": threshold}}
 
 
 @remedy("dropout", "raise dropout in D, e.g. --set model.d_dropout=0.5", _dropout_below_max)
-def dropout(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Optional[Dict[str, Any]]:
-    if not _dropout_below_max(trainer):
+def dropout(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
+    if not _dropout_below_max(ctx):
         return None
-    layers = _dropouts(trainer.D)
-    old = layers[0].p
+    old = ctx.dropout()
     rem.dropout = min(old + DROPOUT_STEP, DROPOUT_MAX)
-    rem.reapply_dropout(trainer)
+    ctx.set_dropout(rem.dropout)
     return {"message": f"raised dropout in the discriminator from {old:.2f} to {rem.dropout:.2f}",
             "changes": {"dropout": [old, rem.dropout]}}
 
 
 @remedy("rollback", "resume from an earlier checkpoint with lower learning rates, e.g. --set train.lr_d=... "
         "train.lr_g=...")
-def rollback(rem: "Remedies", hook: Any, trainer: Any, kind: str) -> Dict[str, Any]:
-    to = hook.rollback(trainer, kind)
+def rollback(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+    to = hook.rollback(ctx, kind)
     if to is None and kind == "collapse":
         return None  # samples were never diverse after the warm-up: nothing to go back to
     lrs = {}
-    for which, opt in (("d", trainer.opt_d), ("g", trainer.opt_g)):
-        old = opt.param_groups[0]["lr"]
-        trainer.set_lr(which, old * LR_FACTOR)
+    for which in ("d", "g"):
+        old = ctx.lr(which)
+        ctx.set_lr(which, old * LR_FACTOR)
         lrs[f"lr_{which}"] = [old, old * LR_FACTOR]
     where = f"rolled back G and D to their weights at step {to}" if to is not None else "found no weights to roll back to"
     return {"message": f"{where} and halved both learning rates (D {lrs['lr_d'][1]:.3g}, G {lrs['lr_g'][1]:.3g}); "
@@ -154,46 +152,41 @@ class Remedies:
     """The live changes remedies made (config values, dropout, a noise fade) and their re-application."""
 
     def __init__(self) -> None:
-        self.cfg: Dict[str, Any] = {}            # "section.key" -> value set on trainer.cfg
+        self.cfg: Dict[str, Any] = {}            # "section.key" -> value set on ctx.cfg
         self.dropout: Optional[float] = None
         self.fade: Optional[Dict[str, Any]] = None
         self.log: list = []                      # (step, name) of every remedy applied
 
-    def apply(self, name: str, kind: str, hook: Any, trainer: Any) -> Optional[Dict[str, Any]]:
+    def apply(self, name: str, kind: str, hook: Any, ctx: TrainingContext) -> Optional[Dict[str, Any]]:
         """Apply remedy `name` for a finding of `kind`; None when it does not apply to this run."""
-        done = REMEDIES[name].fn(self, hook, trainer, kind)
+        done = REMEDIES[name].fn(self, hook, ctx, kind)
         if done is not None:
-            self.log.append([trainer.step, name])
+            self.log.append([ctx.step, name])
         return done
 
-    def set_cfg(self, trainer: Any, key: str, value: Any) -> None:
-        section, field = key.split(".")
-        setattr(getattr(trainer.cfg, section), field, value)
+    def set_cfg(self, ctx: TrainingContext, key: str, value: Any) -> None:
+        ctx.set_option(key, value)
         self.cfg[key] = value
 
-    def reapply_dropout(self, trainer: Any) -> None:
-        for m in _dropouts(trainer.D):
-            m.p = self.dropout
-
-    def on_step(self, trainer: Any) -> None:
+    def on_step(self, ctx: TrainingContext) -> None:
         """Move the fading noise along; once it has faded, the run's own values are back."""
         if self.fade is None:
             return
         f = self.fade
-        left = max(0.0, 1.0 - (trainer.step - f["start"]) / max(f["steps"], 1))
+        left = max(0.0, 1.0 - (ctx.step - f["start"]) / max(f["steps"], 1))
         for k, level in f["level"].items():
             base = f["base"][k]
-            setattr(trainer.cfg.loss, k, base + (level - base) * left)
+            ctx.set_option(f"loss.{k}", base + (level - base) * left)
         if left == 0.0:
             self.fade = None
 
-    def reapply(self, trainer: Any) -> None:
+    def reapply(self, ctx: TrainingContext) -> None:
         """After a resume: the config changes, dropout and noise level as they were when the checkpoint was saved."""
         for key, value in self.cfg.items():
-            self.set_cfg(trainer, key, value)
+            self.set_cfg(ctx, key, value)
         if self.dropout is not None:
-            self.reapply_dropout(trainer)
-        self.on_step(trainer)
+            ctx.set_dropout(self.dropout)
+        self.on_step(ctx)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"cfg": dict(self.cfg), "dropout": self.dropout, "fade": self.fade, "log": list(self.log)}

@@ -1,0 +1,171 @@
+"""The loss as an object with phases: what D and G are judged on, in one place.
+
+After stylegan2-ada's ``StyleGAN2Loss.accumulate_gradients(phase, ...)``: the loss owns D's targets and the
+label tricks (one-sided smoothing, label noise, label flips), what D sees (DiffAugment, instance noise, the
+real+fake concatenation into one forward, the image pyramid of a multi-scale D), the regularisers (R1 and the
+WGAN gradient penalty, lazily every ``loss.reg_every`` D steps), skip-D, and the weighting of each rank's share
+under torchrun. The Trainer only orders the phases and steps the optimizers.
+
+Phases:
+
+* ``Dmain`` — D's adversarial loss on a real batch and a fake batch (G under no_grad);
+* ``Dboth`` — the same plus the regularisers, on the D steps where the lazy interval falls;
+* ``Gmain`` — G's adversarial loss through a frozen D.
+
+``compute`` returns the loss to back-propagate (None when skip-D holds D's update back) and the statistics
+to log. A D that takes something other than one image tensor (a list of scales, say) changes only
+``d_view`` here.
+
+Example:
+    >>> loss = GANLoss(cfg, G, D, device=torch.device("cpu"))
+    >>> total, stats = loss.compute(loss.d_phase(d_updates=0), real=x, z=z, n_global=len(x))
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..models.layers import batch_dependent
+from . import distributed
+from .augment import diff_augment
+from .losses import LOSSES, gradient_penalty, r1_penalty
+
+Tensor = torch.Tensor
+Images = Union[Tensor, List[Tensor]]   # one batch, or a multi-scale D's list of scales (coarse -> fine)
+PHASES = ("Dmain", "Dboth", "Gmain")
+
+
+def _no_rng(salt: str) -> ContextManager[None]:
+    return contextlib.nullcontext()
+
+
+class GANLoss:
+    """Builds each phase's loss from the config; holds skip-D's memory of D's last loss (checkpointed)."""
+
+    def __init__(self, cfg: RunConfig, G: nn.Module, D: nn.Module, *, device: torch.device,
+                 G_train: Optional[nn.Module] = None, D_train: Optional[nn.Module] = None,
+                 dist: distributed.Dist = distributed.SINGLE,
+                 autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext):
+        self.cfg = cfg                         # the live config: remedies change loss.* and train.d_skip_below
+        self.G, self.D = G, D
+        self.G_train, self.D_train = G_train or G, D_train or D   # DDP wrappers where gradients are wanted
+        self.device, self.dist, self.autocast = device, dist, autocast
+        self.fn = LOSSES.get(cfg.loss.name)
+        self.concat = not batch_dependent(D)  # one D forward over real+fake when no BatchNorm in D
+        self.last_d_loss = float("inf")
+
+    # ---- what D is trained on ----------------------------------------------------------------------------
+    def targets(self, n: int, real: bool) -> Optional[Tensor]:
+        """D's targets with the lessons' label smoothing, label noise and label flipping (BCE family)."""
+        lc = self.cfg.loss
+        base = lc.real_label if real else 0.0
+        if not self.fn.uses_targets or (base in (0.0, 1.0) and not lc.label_noise and not lc.label_flip):
+            return None
+        t = torch.full((n,), base, device=self.device)
+        if lc.label_noise:
+            u = torch.rand(n, device=self.device) * lc.label_noise
+            t = t - u if real else t + u
+        if lc.label_flip:
+            t = torch.where(torch.rand(n, device=self.device) < lc.label_flip, 1.0 - t, t)
+        return t
+
+    def _shard_targets(self, n: int, real: bool) -> Optional[Tensor]:
+        t = self.targets(n, real)  # drawn for the global batch (a shared stream), then this rank's rows
+        return None if t is None else distributed.shard(t, self.dist)
+
+    def d_inputs(self, x: Tensor) -> Tensor:
+        """What D sees: DiffAugment and instance noise apply to real and fake alike."""
+        if self.cfg.train.augment:
+            x = diff_augment(x, self.cfg.train.augment)
+        if self.cfg.loss.instance_noise > 0:
+            x = x + self.cfg.loss.instance_noise * torch.randn_like(x)
+        return x
+
+    def d_view(self, x: Tensor) -> Images:
+        """A real batch in the form D takes (the one place a new kind of D input is made)."""
+        return x
+
+    def d_logits(self, real: Images, fake: Images) -> Tuple[Tensor, Tensor]:
+        """(B,) logits for real and fake, in one forward over both when D has no batch statistics."""
+        if self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
+            lr, lf = self.D_train(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
+        else:
+            lr, lf = self.D_train(real).float(), self.D_train(fake).float()
+        return lr, lf
+
+    def d_phase(self, d_updates: int) -> str:
+        """Dboth on the D steps where the lazy regularisation interval falls, else Dmain."""
+        lc = self.cfg.loss
+        return "Dboth" if (lc.r1 > 0 or lc.gp > 0) and d_updates % max(1, lc.reg_every) == 0 else "Dmain"
+
+    # ---- phases -----------------------------------------------------------------------------------------
+    def compute(self, phase: str, z: Tensor, n_global: int, real: Optional[Tensor] = None,
+                rng: Callable[[str], ContextManager[None]] = _no_rng, k: int = 0
+                ) -> Tuple[Optional[Tensor], Dict[str, Tensor]]:
+        """The loss of one phase for this rank's rows (weighted for its share of the global batch of
+        ``n_global``) and its statistics; the loss is None when skip-D holds D back.
+
+        ``rng(salt)`` is the per-rank random stream for dropout and augmentation (torchrun); ``k`` numbers the
+        D steps of one G step.
+        """
+        if phase == "Gmain":
+            return self._g_main(z, n_global, rng)
+        if phase in ("Dmain", "Dboth"):
+            assert real is not None, "a D phase needs a real batch"
+            return self._d(real, z, n_global, rng, k, regularise=phase == "Dboth")
+        raise ValueError(f"unknown phase {phase!r}; phases are {', '.join(PHASES)}")
+
+    def _d(self, real: Tensor, z: Tensor, n: int, rng, k: int, regularise: bool):
+        b = real.shape[0]  # this rank's rows; n is the global batch
+        with rng(f"d{k}"):
+            with torch.no_grad(), self.autocast():
+                fake = self.G(z)  # no graph: the D step must not update G
+            with self.autocast():
+                x_real, x_fake = self.d_inputs(self.d_view(real)), self.d_inputs(fake)
+                lr, lf = self.d_logits(x_real, x_fake)  # (B,) each (B / pack with PacGAN)
+        with self.autocast():
+            rows = len(lr) * n // b  # D outputs for the global batch: targets are drawn for it, then sharded
+            loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
+        total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
+        stats: Dict[str, Tensor] = {}
+        skip = self.cfg.train.d_skip_below
+        if skip > 0:
+            self.last_d_loss = distributed.mean_scalar(loss, self.dist)  # every rank decides alike
+        if skip > 0 and self.last_d_loss < skip:
+            out, stats["d_skipped"] = None, torch.tensor(1.0)
+        else:
+            out = self._weighted(total, b, n)
+        stats.update(loss_d=loss.detach(), d_real=torch.sigmoid(lr.detach()).mean(),
+                     d_fake=torch.sigmoid(lf.detach()).mean())
+        return out, stats
+
+    def _regularised(self, total: Tensor, x_real: Tensor, x_fake: Tensor, rng, k: int) -> Tensor:
+        """D's loss plus R1 (gamma/2 E||grad D(x)||^2 on real) and WGAN-GP, each scaled by the lazy interval."""
+        lc = self.cfg.loss
+        with rng(f"p{k}"):
+            if lc.r1 > 0:
+                total = total + 0.5 * lc.r1 * lc.reg_every * r1_penalty(self.D, x_real.float())
+            if lc.gp > 0:
+                total = total + lc.gp * lc.reg_every * gradient_penalty(self.D, x_real.float(), x_fake.float())
+        return total
+
+    def _g_main(self, z: Tensor, n: int, rng):
+        with rng("g"), self.autocast():
+            lf = self.D(self.d_inputs(self.G_train(z))).float()
+            loss = self.fn.g(lf)
+        return self._weighted(loss, len(z), n), {"loss_g": loss.detach()}
+
+    def _weighted(self, loss: Tensor, n_local: int, n_global: int) -> Tensor:
+        w = distributed.loss_weight(n_local, n_global, self.dist)
+        return loss if w == 1.0 else loss * w
+
+    # ---- state --------------------------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        return {"last_d_loss": self.last_d_loss}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.last_d_loss = float(state.get("last_d_loss", float("inf")))
