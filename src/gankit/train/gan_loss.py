@@ -30,6 +30,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..models.layers import batch_dependent
+from ..models.pyramid import is_multiscale, pyramid
 from . import distributed
 from .augment import diff_augment
 from .losses import LOSSES, gradient_penalty, r1_penalty
@@ -37,6 +38,10 @@ from .losses import LOSSES, gradient_penalty, r1_penalty
 Tensor = torch.Tensor
 Images = Union[Tensor, List[Tensor]]   # one batch, or a multi-scale D's list of scales (coarse -> fine)
 PHASES = ("Dmain", "Dboth", "Gmain")
+
+
+def _float(x: Images) -> Images:
+    return [v.float() for v in x] if isinstance(x, list) else x.float()
 
 
 def _no_rng(salt: str) -> ContextManager[None]:
@@ -56,6 +61,7 @@ class GANLoss:
         self.device, self.dist, self.autocast = device, dist, autocast
         self.fn = LOSSES.get(cfg.loss.name)
         self.concat = not batch_dependent(D)  # one D forward over real+fake when no BatchNorm in D
+        self.multiscale = is_multiscale(D)    # D takes a list of scales (G makes one)
         self.last_d_loss = float("inf")
 
     # ---- what D is trained on ----------------------------------------------------------------------------
@@ -77,8 +83,11 @@ class GANLoss:
         t = self.targets(n, real)  # drawn for the global batch (a shared stream), then this rank's rows
         return None if t is None else distributed.shard(t, self.dist)
 
-    def d_inputs(self, x: Tensor) -> Tensor:
-        """What D sees: DiffAugment and instance noise apply to real and fake alike."""
+    def d_inputs(self, x: Images) -> Images:
+        """What D sees: DiffAugment and instance noise apply to real and fake alike (to each scale of a
+        pyramid with its own draw: real and fake scales are still augmented by one distribution)."""
+        if isinstance(x, list):
+            return [self.d_inputs(level) for level in x]
         if self.cfg.train.augment:
             x = diff_augment(x, self.cfg.train.augment)
         if self.cfg.loss.instance_noise > 0:
@@ -86,12 +95,16 @@ class GANLoss:
         return x
 
     def d_view(self, x: Tensor) -> Images:
-        """A real batch in the form D takes (the one place a new kind of D input is made)."""
-        return x
+        """A real batch in the form D takes (the one place a new kind of D input is made): the image pyramid
+        of a multi-scale D (MSG-GAN: 2x2 average pooling per level, coarse -> fine), else the batch itself."""
+        return pyramid(x, self.D.levels) if self.multiscale else x
 
     def d_logits(self, real: Images, fake: Images) -> Tuple[Tensor, Tensor]:
         """(B,) logits for real and fake, in one forward over both when D has no batch statistics."""
-        if self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
+        if self.concat and isinstance(real, list):  # a pyramid: real and fake side by side at every scale
+            both = [torch.cat([r.to(f.dtype), f]) for r, f in zip(real, fake)]
+            lr, lf = self.D_train(both).float().chunk(2)
+        elif self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
             lr, lf = self.D_train(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
         else:
             lr, lf = self.D_train(real).float(), self.D_train(fake).float()
@@ -120,6 +133,7 @@ class GANLoss:
         raise ValueError(f"unknown phase {phase!r}; phases are {', '.join(PHASES)}")
 
     def _d(self, real: Tensor, z: Tensor, n: int, rng, k: int, regularise: bool):
+        """D's loss on this rank's ``real`` rows and as many fakes."""
         b = real.shape[0]  # this rank's rows; n is the global batch
         with rng(f"d{k}"):
             with torch.no_grad(), self.autocast():
@@ -143,14 +157,14 @@ class GANLoss:
                      d_fake=torch.sigmoid(lf.detach()).mean())
         return out, stats
 
-    def _regularised(self, total: Tensor, x_real: Tensor, x_fake: Tensor, rng, k: int) -> Tensor:
+    def _regularised(self, total: Tensor, x_real: Images, x_fake: Images, rng, k: int) -> Tensor:
         """D's loss plus R1 (gamma/2 E||grad D(x)||^2 on real) and WGAN-GP, each scaled by the lazy interval."""
         lc = self.cfg.loss
         with rng(f"p{k}"):
             if lc.r1 > 0:
-                total = total + 0.5 * lc.r1 * lc.reg_every * r1_penalty(self.D, x_real.float())
+                total = total + 0.5 * lc.r1 * lc.reg_every * r1_penalty(self.D, _float(x_real))
             if lc.gp > 0:
-                total = total + lc.gp * lc.reg_every * gradient_penalty(self.D, x_real.float(), x_fake.float())
+                total = total + lc.gp * lc.reg_every * gradient_penalty(self.D, _float(x_real), _float(x_fake))
         return total
 
     def _g_main(self, z: Tensor, n: int, rng):

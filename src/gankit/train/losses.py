@@ -106,17 +106,42 @@ class LeastSquares(Loss):
         return 0.5 * ((fake - 1) ** 2).mean()
 
 
-def r1_penalty(D, real: T) -> T:
-    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data; multiply by gamma/2."""
-    real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+def _leaves(x) -> list:
+    """Tensors that need an input gradient: one batch, or every scale of a pyramid."""
+    return [v.detach().requires_grad_(True) for v in x] if isinstance(x, (list, tuple)) else x.detach().requires_grad_(True)
 
 
-def gradient_penalty(D, real: T, fake: T, generator: Optional[torch.Generator] = None) -> T:
-    """WGAN-GP (Gulrajani et al. 2017): E (||grad D(x_hat)|| - 1)^2 at random interpolates x_hat."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, device=real.device, generator=generator)
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+def _sq_norm(grads) -> T:
+    """Per-sample squared L2 norm of the gradient with respect to all of D's inputs (B,)."""
+    grads = grads if isinstance(grads, (list, tuple)) else [grads]
+    total = grads[0].pow(2).flatten(1).sum(1)
+    for g in grads[1:]:
+        total = total + g.pow(2).flatten(1).sum(1)
+    return total
+
+
+def r1_penalty(D, real) -> T:
+    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 on real data; multiply by gamma/2. ``real`` is a batch
+    or a multi-scale D's list of scales (the norm runs over all of them)."""
+    real = _leaves(real)
+    inputs = real if isinstance(real, list) else [real]
+    grads = torch.autograd.grad(D(real).sum(), inputs, create_graph=True)
+    return _sq_norm(list(grads)).mean()
+
+
+def gradient_penalty(D, real, fake, generator: Optional[torch.Generator] = None) -> T:
+    """WGAN-GP (Gulrajani et al. 2017): E (||grad D(x_hat)|| - 1)^2 at random interpolates x_hat (one mixing
+    weight per sample, shared by every scale of a pyramid)."""
+    ref = real[-1] if isinstance(real, (list, tuple)) else real
+    eps = torch.rand((ref.shape[0],), device=ref.device, generator=generator)
+
+    def mix(r: T, f: T) -> T:
+        e = eps.view((-1,) + (1,) * (r.dim() - 1))
+        return (e * r.detach() + (1 - e) * f.detach()).requires_grad_(True)
+
+    x_hat = [mix(r, f) for r, f in zip(real, fake)] if isinstance(real, (list, tuple)) else mix(real, fake)
+    if not isinstance(x_hat, list):
+        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+        return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    grads = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return (_sq_norm(list(grads)).sqrt() - 1).pow(2).mean()

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
+from ..models.pyramid import finest
 
 
 class SamplerMixin:
@@ -52,7 +53,7 @@ class SamplerMixin:
                 m = min(batch, n - i)
                 zi = z[i:i + m].to(self.device) if z is not None else self.noise(m, gen, width)
                 with self.autocast():
-                    out.append(G(zi).float().cpu())
+                    out.append(finest(G(zi)).float().cpu())  # a multi-scale G: its full-size images
         finally:
             G.train(was_training)
         return torch.cat(out)
