@@ -18,12 +18,9 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..registry import Registry
-
-MODELS = Registry("model")
-
-from . import mlp, dcgan, keras_dcgan, resnet, msg  # noqa: E402,F401  (register the builders)
-from .layers import apply_d_options  # noqa: E402
+from . import dcgan, keras_dcgan, mlp, msg, resnet  # noqa: F401  (importing them registers the builders)
+from .layers import apply_d_options
+from .registry import MODELS
 
 
 def build_models(cfg: ModelConfig, shape: Tuple[int, ...]) -> Tuple[nn.Module, nn.Module]:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
-from . import MODELS
+from .registry import MODELS
 
 
 def plan(resolution: int) -> Tuple[int, int]:

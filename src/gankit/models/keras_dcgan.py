@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
-from . import MODELS
+from .registry import MODELS
 
 
 class KerasGenerator(nn.Module):

@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from . import MODELS
+from .registry import MODELS
 from .layers import Logits, mlp
 
 

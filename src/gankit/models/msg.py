@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GankitError
-from . import MODELS
+from .registry import MODELS
 from .pyramid import levels_for, pyramid
 
 SQRT2 = math.sqrt(2.0)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GankitError
-from . import MODELS
+from .registry import MODELS
 
 
 class GBlock(nn.Module):
