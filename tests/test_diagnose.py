@@ -237,3 +237,13 @@ def test_lower_momentum_remedy_for_adam_beta1_0_9(tmp_path):
     assert ev[-1]["remedy"] == "lower_momentum" and ev[-1]["changes"]["beta1"] == [0.9, 0.5]
     assert all(g["betas"][0] == 0.5 for opt in (trainer.parts.opt_d, trainer.parts.opt_g) for g in opt.param_groups)
     assert trainer.parts.opt_d.state_dict()["param_groups"][0]["betas"][0] == 0.5   # saved with the optimizer
+
+
+def test_the_advice_names_a_stable_preset_that_exists_for_the_data():
+    from gankit.config import preset_names
+    from gankit.diagnose import stable_advice
+    for preset, want in (("mnist-mlp", "mnist-stable"), ("ring-2d", "ring-2d-stable"), ("grid-2d", "grid-2d-stable")):
+        advice = stable_advice(load_config(preset))
+        assert f"the stable preset {want} " in advice and want in preset_names()
+    folder = apply_overrides(load_config("folder-dcgan"), ["data.path=/some/photos"])
+    assert "--set data.path=/some/photos" in stable_advice(folder)

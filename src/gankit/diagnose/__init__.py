@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional
 
 from .probes import Diversity, finite, grad_norms
 from .remedies import LADDERS, REMEDIES, Remedies
+from ..config import RunConfig, load_config, preset_names
 from ..train.context import TrainingContext
 from ..train.hooks import Hook
 
@@ -61,6 +62,20 @@ class DiagnoseSettings:
         s.warmup = s.warmup or 2 * s.window
         s.n = min(s.n, 256) if images else s.n
         return s
+
+
+def stable_advice(cfg: RunConfig) -> str:
+    """The stable preset for this run's data, by name ("the stable preset ring-2d-stable"), read from the
+    presets themselves; the stability docs when the data has none."""
+    if cfg.name.endswith("-stable"):
+        return "lower learning rates (train.lr_d, train.lr_g) on this stable preset"
+    same = [n for n in preset_names() if n.endswith("-stable") and load_config(n).data.name == cfg.data.name]
+    if cfg.data.path and not same:
+        same = [n for n in preset_names() if n.endswith("-stable") and load_config(n).data.name == "folder"]
+    if not same:
+        return "one of the stable recipes in docs/stability.md"
+    where = f" --set data.path={cfg.data.path}" if cfg.data.path else ""
+    return f"the stable preset {same[0]} (gankit train {same[0]}{where})"
 
 
 class DiagnoseHook(Hook):
@@ -240,7 +255,7 @@ class DiagnoseHook(Hook):
                 rung += 1
                 name = ladder[rung] if rung < len(ladder) else None
             self.rungs[kind] = rung + 1 if name is not None else rung
-            hint = REMEDIES[name].advice if name else "a stable preset"
+            hint = REMEDIES[name].advice if name else stable_advice(ctx.cfg)
             ctx.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
             return
         done = None
@@ -251,7 +266,7 @@ class DiagnoseHook(Hook):
                 name = ladder[rung] if rung < len(ladder) else None
         if done is None:
             ctx.event(kind, f"{message}. The diagnoser has already tried what it knows for this "
-                          f"({', '.join(ladder)}); a stable preset may do better", **before)
+                          f"({', '.join(ladder)}); {stable_advice(ctx.cfg)} may do better", **before)
             return
         ctx.event(kind, message, **before)
         ctx.event("remedy", f"remedy: {done['message']}", remedy=name, changes=done["changes"])
