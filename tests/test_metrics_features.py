@@ -6,8 +6,11 @@ from PIL import Image
 
 from gankit.config import DataConfig
 from gankit.data.base import ImageData
+from gankit.data.fetch import cache_root
+from gankit.data.idx import DEBIAN, FILES, load_idx
 from gankit.metrics.classifier import MnistNet, load_classifier, weights_path
-from gankit.metrics.features import ClassifierExtractor, Extractor, IdentityExtractor, cached_features, extract
+from gankit.metrics.features import (ClassifierExtractor, Extractor, IdentityExtractor, cached_features, extract,
+                                     get_extractor)
 from gankit.metrics.fid import mean_cov
 from gankit.metrics.inception import clean_resize
 from gankit.metrics.sources import from_array, from_data, to_uint8
@@ -100,11 +103,34 @@ def test_classifier_extractor_handles_rgb_and_other_sizes():
     assert out["features"].shape == (3, 128) and out["logits"].shape == (3, 10)
 
 
-@pytest.mark.skipif(not weights_path("mnist").is_file(), reason="classifier weights not trained yet")
-def test_shipped_mnist_classifier_meets_accuracy():
-    net = load_classifier("mnist")
-    assert net.meta["test_accuracy"] >= 0.99
-    assert sum(p.numel() for p in net.parameters()) < 200_000
+# The user's data cache, read when this module is imported: the autouse fixture later points $GANKIT_DATA at an
+# empty folder for every test.
+USER_CACHE = cache_root()
+
+
+def local_test_split(name: str):
+    """A folder already on this machine holding the real test split of mnist/fashion, or None (no download)."""
+    for d in (USER_CACHE / name, DEBIAN.get(name)):
+        if d is not None and all((d / f).is_file() or (d / (f + ".gz")).is_file() for f in FILES["test"][:2]):
+            return d
+    return None
+
+
+@pytest.mark.parametrize("name,floor", [("mnist", 0.99), ("fashion", 0.90)])
+def test_shipped_classifier_accuracy_measured_on_the_real_test_split(name, floor):
+    if not weights_path(name).is_file():
+        pytest.skip(f"no {name} classifier weights")
+    root = local_test_split(name)
+    if root is None:
+        pytest.skip(f"the real {name} test split is not on this machine (fetch it once with gankit)")
+    images, labels = load_idx(name, "test", str(root), verbose=False)      # (10000, 1, 28, 28), (10000,)
+    ext = get_extractor(name, device="cpu")                                # the extractor the metrics use
+    predicted = torch.from_numpy(extract(ext, images, batch_size=1000)["logits"]).argmax(1)
+    accuracy = float((predicted == labels).double().mean())
+    assert len(labels) == 10000 and accuracy >= floor
+    # the figure stored with the weights is what this pipeline measures
+    assert accuracy == pytest.approx(load_classifier(name).meta["test_accuracy"], abs=0.002)
+    assert sum(p.numel() for p in ext.net.parameters()) < 200_000
 
 
 def test_inception_extractor_on_tiny_batch():

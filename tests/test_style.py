@@ -74,8 +74,17 @@ def test_content_and_style_losses_are_zero_on_their_targets():
 
 # ---- backbones -----------------------------------------------------------------------------------------
 
-def test_registry_names_and_did_you_mean():
-    assert set(BACKBONES.names()) >= {"effnet-lite0", "vgg19"}
+@pytest.mark.parametrize("name", BACKBONES.names())
+def test_every_registered_backbone_builds_its_recipe(name):
+    """Each backbone (random weights) is a StyleNet under its own name giving every layer its recipe uses."""
+    net = BACKBONES.get(name)(pretrained=False)
+    assert isinstance(net, StyleNet) and net.name == name and net.content_layers and net.style_layers
+    feats = net.features(torch.rand(1, 3, 32, 32))
+    assert set(feats) == set(net.content_layers) | set(net.style_layers)
+    assert all(v.dim() == 4 and torch.isfinite(v).all() for v in feats.values())
+
+
+def test_registry_did_you_mean():
     with pytest.raises(GankitError, match="did you mean 'vgg19'"):
         BACKBONES.get("vgg91")
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
+from .data import dataset_info
 from .errors import GankitError
 from .run import Run, as_run_dir, load_run
 from .train import checkpoint as ckpt
@@ -43,10 +44,11 @@ def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
 
 
 def default_hooks(cfg: RunConfig) -> List[Hook]:
-    from .artifacts import SampleHook, SummaryHook, ToyReportHook
+    from .artifacts import REPORTS, SampleHook, SummaryHook
     hooks: List[Hook] = [SampleHook()]
-    if cfg.data.name == "gaussian-1d":
-        hooks.append(ToyReportHook())
+    report = dataset_info(cfg.data).report      # e.g. gaussian-1d: the KS/W1 fit at the end
+    if report:
+        hooks.append(REPORTS.get(report)())
     if cfg.eval.every > 0 and importlib.util.find_spec("gankit.metrics.hook"):
         from .metrics.hook import EvalHook
         hooks.append(EvalHook(cfg.eval))

@@ -1,27 +1,48 @@
-"""The default hooks of a run: sample pictures from fixed noise, and the GIF and curves at the end."""
+"""The default hooks of a run: sample pictures from fixed noise, and the GIF and curves at the end.
+
+What a run draws and reports follows its dataset's descriptor: ``DatasetInfo.picture`` names one of the
+``PICTURES`` below, ``DatasetInfo.report`` one of the end-of-run ``REPORTS``.
+"""
 from __future__ import annotations
 
 from typing import Any, Dict
 
-from .data import ImageData
+from .data import dataset_info
+from .registry import CALLABLE, Registry, subclass_of
 from .train.hooks import Hook
 from . import viz
 
+# A picture is a function (trainer, path, title) that draws samples of the run into path.
+PICTURES = Registry("sample picture", expects=CALLABLE)
+
+
+@PICTURES.register("grid")
+def _grid(trainer: Any, path, title: str) -> None:
+    """Images: a grid from the fixed noise."""
+    x = trainer.generate(len(trainer.fixed_z), z=trainer.fixed_z)
+    viz.save_grid(x, path, scale=2 if x.shape[-1] <= 32 else 1)
+
+
+@PICTURES.register("density-1d")
+def _density(trainer: Any, path, title: str) -> None:
+    """All values of 5 000 samples as a density against the N(mean, std) target."""
+    target = trainer.data.target
+    x = trainer.generate(5000, seed=trainer.cfg.train.seed + 1).numpy()
+    viz.plot_1d(x, target["mean"], target["std"], path, title)
+
+
+@PICTURES.register("scatter-2d")
+def _scatter(trainer: Any, path, title: str) -> None:
+    """2 000 points in the plane over the mode centres."""
+    modes = trainer.data.modes
+    x = trainer.generate(2000, seed=trainer.cfg.train.seed + 1).numpy()
+    viz.plot_2d(x, path, None if modes is None else modes.numpy(), title)
+
 
 def save_picture(trainer: Any, path, title: str = "") -> None:
-    """A sample grid (images) or a density/scatter plot (toy data) from the fixed noise."""
-    data = trainer.data
+    """A sample grid (images) or a density/scatter plot (toy data), as the dataset's descriptor says."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, ImageData):
-        x = trainer.generate(len(trainer.fixed_z), z=trainer.fixed_z)
-        viz.save_grid(x, path, scale=2 if x.shape[-1] <= 32 else 1)
-    elif data.dim > 2 or data.name == "gaussian-1d":
-        x = trainer.generate(5000, seed=trainer.cfg.train.seed + 1).numpy()
-        viz.plot_1d(x, data.target["mean"], data.target["std"], path, title)
-    else:
-        x = trainer.generate(2000, seed=trainer.cfg.train.seed + 1).numpy()
-        modes = None if data.modes is None else data.modes.numpy()
-        viz.plot_2d(x, path, modes, title)
+    PICTURES.get(dataset_info(trainer.cfg.data).picture)(trainer, path, title)
 
 
 class SampleHook(Hook):
@@ -55,6 +76,11 @@ class SummaryHook(Hook):
         viz.plot_losses(run / "metrics.jsonl", run / "losses.png", trainer.cfg.name)
 
 
+# An end-of-run report is a Hook class, built without arguments when the dataset's descriptor names it.
+REPORTS = Registry("end-of-run report", expects=subclass_of(Hook))
+
+
+@REPORTS.register("normal-fit")
 class ToyReportHook(Hook):
     """The 1-D lesson's verdict at the end: density plot, KS statistic and W1 distance on 10 000 samples."""
 

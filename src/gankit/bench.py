@@ -13,6 +13,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from . import api
+from .data import SOURCES, dataset_info, dataset_name
+from .errors import GankitError
+from .metrics.api import evaluate_run
+
 # Published rows the table is printed beside: (benchmark, source, modes, HQ %, KL) as reported; None = not given.
 PUBLISHED = {
     "ring-2d": [("VEEGAN 2017 Table 1: GAN", "1", None, None),
@@ -30,10 +35,10 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
     """Train each preset with seeds first_seed..first_seed+seeds-1 and evaluate it; one row per run.
 
     Rows hold preset, seed, run_dir, wall (training seconds) and the metrics: modes/modes_total/hq/rkl for the
-    2-D mixtures, stacked_modes/stacked_kl for Stacked MNIST (26 000 samples).
+    2-D mixtures, stacked_modes/stacked_kl for Stacked MNIST (26 000 samples): the metrics the dataset's
+    descriptor names. Every preset is checked to train a mode benchmark before the first one trains.
     """
-    from . import api
-    from .metrics.api import evaluate_run
+    metrics = {preset: mode_metrics(preset, overrides) for preset in presets}
     root = Path(out_root or f"runs/bench-modes-{time.strftime('%Y%m%d-%H%M%S')}")
     rows = []
     for preset in presets:
@@ -44,10 +49,20 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
             t0 = time.perf_counter()
             run_dir = api.train(preset, [f"train.seed={seed}", *overrides], out=str(out), verbose=verbose)
             wall = time.perf_counter() - t0
-            stacked = api.load_run(run_dir).cfg.data.name == "stacked-mnist"
-            result = evaluate_run(run_dir, metrics=["stacked" if stacked else "modes"], verbose=verbose)
+            result = evaluate_run(run_dir, metrics=metrics[preset], verbose=verbose)
             rows.append({"preset": preset, "seed": seed, "run_dir": str(run_dir), "wall": wall, **result})
     return rows
+
+
+def mode_metrics(preset: str, overrides: Sequence[str] = ()) -> List[str]:
+    """The metrics that score a preset's dataset by its modes; a preset on other data is a GankitError."""
+    data = api.resolve_config(preset, overrides).data
+    info = dataset_info(data)
+    if not info.modes:
+        benchmarks = ", ".join(n for n in SOURCES.names() if SOURCES.info(n).modes)
+        raise GankitError(f"bench modes: preset {preset!r} trains on {dataset_name(data)}, which has no modes to "
+                          f"count; choose presets on {benchmarks}")
+    return list(info.metrics)
 
 
 def _mean_std(values: Sequence[float], fmt: str) -> str:

@@ -1,7 +1,8 @@
 """Data sources. Each returns an in-memory dataset the trainer indexes per batch.
 
 Images are held as one uint8 tensor (N, C, H, W) and scaled to [-1, 1] per batch; toy data are sampled
-from their distribution with the run's generator.
+from their distribution with the run's generator. Each source registers a ``DatasetInfo`` (info.py) that says
+what it is; ask ``dataset_info(cfg)`` rather than comparing names.
 
 Example:
     >>> from gankit.config import DataConfig
@@ -11,33 +12,52 @@ Example:
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from ..config import DataConfig
-from ..registry import Registry
+from ..registry import CALLABLE, Registry
 from .base import ImageData, ToyData
+from .info import DatasetInfo
 
-SOURCES = Registry("dataset")
+# A source is a loader ``(cfg: DataConfig, verbose: bool) -> ImageData | ToyData`` with its DatasetInfo.
+SOURCES = Registry("dataset", expects=CALLABLE, info=DatasetInfo)
 
-# Importing the modules registers their sources.
-from . import idx, cifar, folder, toy, stacked  # noqa: E402,F401
+# Importing the modules registers their sources: every module of this package is imported, so a new dataset
+# is one new module (its loader registered with its DatasetInfo) and nothing else.
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
+
+
+def folder_source() -> str:
+    """The name of the image-folder source (the one whose descriptor says ``folder``)."""
+    return next(n for n in SOURCES.names() if SOURCES.info(n).folder)
+
+
+def dataset_name(cfg: DataConfig) -> str:
+    """The source a DataConfig loads: ``data.path`` on an image dataset selects the image folder."""
+    info = SOURCES.info(cfg.name)  # an unknown name is a GankitError with a did-you-mean
+    # Setting data.path on an image preset retrains the same network on that folder.
+    return folder_source() if cfg.path and info.kind == "image" else cfg.name
+
+
+def dataset_info(cfg: DataConfig) -> DatasetInfo:
+    """The descriptor of the source a DataConfig loads (see ``dataset_name``)."""
+    return SOURCES.info(dataset_name(cfg))
 
 
 def load_data(cfg: DataConfig, verbose: bool = True):
     """Load the dataset a DataConfig names (``data.path`` alone selects the image-folder source)."""
-    # Setting data.path on an image preset retrains the same network on that folder.
-    name = "folder" if cfg.path and cfg.name not in toy.TOY_NAMES else cfg.name
-    data = SOURCES.get(name)(cfg, verbose)
+    data = SOURCES.get(dataset_name(cfg))(cfg, verbose)
     if isinstance(data, ImageData) and cfg.limit:
         data = data.subset(cfg.limit)
     return data
 
 
-__all__ = ["load_data", "ImageData", "ToyData", "SOURCES"]
-
-
 def data_shape(cfg: DataConfig) -> tuple:
     """The shape of one item, without loading the data: (C, R, R) for images, (D,) for toy data."""
-    if cfg.name == "gaussian-1d":
-        return (cfg.dim,)
-    if cfg.name in toy.TOY_NAMES:
-        return (2,)
-    return (cfg.channels, cfg.resolution, cfg.resolution)
+    return tuple(dataset_info(cfg).shape(cfg))
+
+
+__all__ = ["load_data", "data_shape", "dataset_info", "dataset_name", "folder_source", "DatasetInfo",
+           "ImageData", "ToyData", "SOURCES"]

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import GankitError
 from . import SOURCES
+from .info import DatasetInfo, image_shape
 from .base import finish, say
 from .fetch import cache_root, download, file_digest, find_file, missing, search_dirs
 
@@ -65,7 +66,8 @@ def load_cifar(split: str, root: Optional[str], verbose: bool = True):
     return images, labels
 
 
-@SOURCES.register("cifar10")
+@SOURCES.register("cifar10", info=DatasetInfo(
+    kind="image", shape=image_shape, native=(3, 32, 32), picture="grid", features="inception", metrics=("fid",)))
 def cifar10(cfg, verbose: bool = True):
     images, labels = load_cifar(cfg.split, cfg.root, verbose)
     return finish(images, labels, cfg, "cifar10", list(range(10)))

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from ..errors import GankitError
 from . import SOURCES
+from .info import DatasetInfo, image_shape
 from .base import ImageData, say
 from .fetch import cache_root
 
@@ -66,7 +67,8 @@ def decode_folder(folder: Path, files: List[Path], resolution: int, channels: in
     return torch.from_numpy(stack), bad
 
 
-@SOURCES.register("folder")
+@SOURCES.register("folder", info=DatasetInfo(
+    kind="image", shape=image_shape, picture="grid", features="inception", metrics=("fid",), folder=True))
 def image_folder(cfg, verbose: bool = True) -> ImageData:
     if not cfg.path:
         raise GankitError("the folder dataset needs a path: --set data.path=DIR")

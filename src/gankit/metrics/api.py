@@ -18,11 +18,10 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..data import load_data
-from ..data.toy import TOY_NAMES
+from ..data import dataset_name, load_data
 from ..errors import GankitError
 from ..run import load_run
-from .evaluate import NEEDS_REFERENCE, Evaluator, default_features, default_metrics, default_n
+from .evaluate import NEEDS_REFERENCE, Evaluator, default_features, default_metrics, default_n, known_dataset
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
@@ -30,10 +29,17 @@ SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
 
 def _dataset_of(spec: Union[str, DataConfig, None]) -> str:
     if isinstance(spec, DataConfig):
-        return spec.name
+        return dataset_name(spec)
     if spec is None or Path(str(spec)).expanduser().exists() or str(spec).endswith(".npy"):
         return ""
     return str(spec).partition(":")[0]
+
+
+def _needs_reference(names: Sequence[str], dataset: str) -> bool:
+    """Real data are drawn when a metric compares with them, and always for data sampled from a known
+    distribution (vector datasets): the mode and moment metrics read its modes and target from there."""
+    info = known_dataset(dataset)
+    return bool(NEEDS_REFERENCE & set(names)) or (info is not None and info.kind == "vector")
 
 
 def _reference(data: Union[str, DataConfig, None], n: int, like: Samples, verbose: bool) -> Optional[Samples]:
@@ -57,8 +63,9 @@ def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, met
              verbose: bool = True) -> Dict[str, Any]:
     """Metrics of samples (a spec string, or an array in the data's scale) against data (spec or DataConfig).
 
-    Defaults follow the data: mnist -> fid, is, classes with the mnist CNN; ring-2d/grid-2d -> modes on 2 500
-    samples; stacked-mnist -> stacked on 26 000; other images -> fid with Inception. ``n`` caps both sides.
+    Defaults follow the data's descriptor (``DatasetInfo.metrics`` and ``.features``): mnist -> fid, is, classes
+    with the mnist CNN; ring-2d/grid-2d -> modes on 2 500 samples; stacked-mnist -> stacked on 26 000; cifar10
+    and folders -> fid with Inception. ``n`` caps both sides.
     """
     t0 = time.perf_counter()
     dataset = _dataset_of(data)
@@ -71,8 +78,7 @@ def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, met
     dataset = dataset or fake.dataset
     if not metrics:
         names = default_metrics(dataset, fake.kind)
-    needs_real = bool(NEEDS_REFERENCE & set(names)) or dataset in TOY_NAMES
-    real = _reference(data, n, fake, verbose) if needs_real else None
+    real = _reference(data, n, fake, verbose) if _needs_reference(names, dataset) else None
     ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose)
     result = ev(fake)
     return _summary(result, ev, fake, real, t0)
@@ -101,11 +107,10 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     cfg = load_run(str(run_dir)).cfg
     ref_cfg = data if data is not None else run_reference_config(cfg.data)
     dataset = _dataset_of(ref_cfg)
-    names = list(metrics or default_metrics(dataset, "vector" if dataset in TOY_NAMES else "image"))
+    names = list(metrics or default_metrics(dataset))
     n = n or default_n(names)
     fake = run_samples(run_dir, n, seed)
-    needs_real = bool(NEEDS_REFERENCE & set(names)) or dataset in TOY_NAMES
-    real = _reference(ref_cfg, n, fake, verbose) if needs_real else None
+    real = _reference(ref_cfg, n, fake, verbose) if _needs_reference(names, dataset) else None
     ev = Evaluator(names, real, features or cfg.eval.features, dataset, precision=precision, verbose=verbose)
     result = _summary(ev(fake), ev, fake, real, t0)
     step = _run_step(fake.info.get("run"), run_dir)

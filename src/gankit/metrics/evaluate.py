@@ -32,8 +32,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..data import SOURCES, DatasetInfo
 from ..errors import GankitError
-from ..registry import Registry
+from ..registry import CALLABLE, Registry
 from .classifier import class_scores, inception_score
 from .features import Extractor, cached_features, get_extractor
 from .fid import fid_from_features, kid
@@ -41,7 +42,8 @@ from .modes import mixture_modes, stacked_digits, stacked_modes
 from .prd import density_coverage, precision_recall
 from .sources import Samples
 
-METRICS = Registry("metric")
+# A metric is a function (evaluator, fake samples, memo) -> {key: value}.
+METRICS = Registry("metric", expects=CALLABLE)
 NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage", "memorisation"}
 PREFERRED_N = {"modes": 2500, "stacked": 26000}   # the protocols' sample counts (PacGAN, VEEGAN)
 DEFAULT_N = 10000
@@ -104,24 +106,32 @@ class Evaluator:
         return self.fake_features(fake, memo)["logits"]
 
 
+def known_dataset(dataset: str) -> Optional[DatasetInfo]:
+    """The descriptor of a registered dataset name; None for samples of unknown origin (.npy files, arrays)."""
+    return SOURCES.info(dataset) if dataset in SOURCES else None
+
+
 def default_features(dataset: str, kind: str = "image") -> str:
-    """The extractor used when none is named: the domain classifier where one exists, else Inception."""
-    if kind == "vector" or dataset in ("gaussian-1d", "ring-2d", "grid-2d"):
+    """The extractor used when none is named: the dataset's (its domain classifier where one exists);
+    for data of unknown origin, identity for vectors and Inception for images."""
+    if kind == "vector":
         return "identity"
-    return {"mnist": "mnist", "fashion": "fashion", "stacked-mnist": "mnist"}.get(dataset, "inception")
+    info = known_dataset(dataset)
+    return info.features if info else "inception"
 
 
 def default_metrics(dataset: str, kind: str = "image") -> List[str]:
-    """The metrics computed when none are named, by data."""
-    if dataset in ("ring-2d", "grid-2d"):
-        return ["modes"]
-    if dataset == "gaussian-1d":
-        return ["moments"]
-    if dataset == "stacked-mnist":
-        return ["stacked"]
-    if dataset in ("mnist", "fashion"):
-        return ["fid", "is", "classes"]
+    """The metrics computed when none are named: the dataset's; for data of unknown origin, FID for images
+    and FID, precision and recall for vectors."""
+    info = known_dataset(dataset)
+    if info is not None:
+        return list(info.metrics)
     return ["fid"] if kind == "image" else ["fid", "precision", "recall"]
+
+
+def _datasets_with(metric: str) -> str:
+    """'ring-2d or grid-2d': the datasets whose default metrics include ``metric`` (for error messages)."""
+    return " or ".join(n for n in SOURCES.names() if metric in SOURCES.info(n).metrics)
 
 
 def default_n(metrics: Sequence[str]) -> int:
@@ -185,7 +195,7 @@ def _classes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
 def _modes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     toy = ev.toy
     if toy is None or getattr(toy, "modes", None) is None or fake.kind != "vector":
-        raise GankitError("metric 'modes' is for the 2-D mixtures; evaluate against ring-2d or grid-2d")
+        raise GankitError(f"metric 'modes' is for the 2-D mixtures; evaluate against {_datasets_with('modes')}")
     return mixture_modes(fake.x.numpy(), toy.modes.numpy(), toy.mode_std)
 
 
@@ -203,7 +213,7 @@ def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
     from .onedim import normal_fit
     target = dict(getattr(ev.toy, "target", {}) or {})
     if fake.kind != "vector" or not target:
-        raise GankitError("metric 'moments' is for gaussian-1d samples")
+        raise GankitError(f"metric 'moments' is for {_datasets_with('moments')} samples")
     x = fake.x.double().numpy().ravel()
     ks, w1 = normal_fit(x, target["mean"], target["std"])
     return {"mean": float(x.mean()), "std": float(x.std()), "ks": ks, "w1": w1}

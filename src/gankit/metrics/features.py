@@ -39,15 +39,18 @@ import torch.nn.functional as F
 from ..data.base import to_channels
 from ..device import pick_device
 from ..data.fetch import cache_root
-from ..registry import Registry
+from ..registry import Registry, subclass_of
 from .classifier import load_classifier, weights_path
+from .inception import InceptionExtractor
 
-EXTRACTORS = Registry("feature extractor")
 FEATURE_VERSION = 1  # bump when extraction changes in a way the cache key cannot see
 
 
 class Extractor:
-    """Base: ``__call__(batch) -> {"features": (B, D) float32, ["logits": (B, K)]}``."""
+    """Base: ``__call__(batch) -> {"features": (B, D) float32, ["logits": (B, K)]}``.
+
+    A registered extractor is a subclass constructed as ``cls(precision, device=...)``.
+    """
 
     name = ""
     kind = "image"          # "image": uint8 (B, C, H, W); "vector": float (B, D)
@@ -61,6 +64,9 @@ class Extractor:
 
     def __call__(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+EXTRACTORS = Registry("feature extractor", expects=subclass_of(Extractor))
 
 
 @EXTRACTORS.register("identity")
@@ -77,15 +83,15 @@ class IdentityExtractor(Extractor):
 
 
 class ClassifierExtractor(Extractor):
-    """The shipped MNIST / Fashion-MNIST CNN: 128-d pooled features and 10 logits."""
+    """The shipped MNIST / Fashion-MNIST CNN: 128-d pooled features and 10 logits (``name`` names the weights)."""
 
     resize = "luma, antialiased bilinear to 28x28, [-1,1]"
     has_logits = True
 
-    def __init__(self, name: str, precision: str = "fp32", device: str = "auto"):
-        self.name, self.precision, self.device = name, precision, pick_device(device)
-        self.net = load_classifier(name).to(self.device)
-        with open(weights_path(name), "rb") as f:
+    def __init__(self, precision: str = "fp32", device: str = "auto"):
+        self.precision, self.device = precision, pick_device(device)
+        self.net = load_classifier(self.name).to(self.device)
+        with open(weights_path(self.name), "rb") as f:
             self.digest = hashlib.sha1(f.read()).hexdigest()[:12]
 
     def fingerprint(self) -> str:
@@ -105,19 +111,18 @@ class ClassifierExtractor(Extractor):
 
 
 @EXTRACTORS.register("mnist")
-def _mnist(precision: str = "fp32", device: str = "auto") -> ClassifierExtractor:
-    return ClassifierExtractor("mnist", precision, device)
+class MnistExtractor(ClassifierExtractor):
+    name = "mnist"
 
 
 @EXTRACTORS.register("fashion")
-def _fashion(precision: str = "fp32", device: str = "auto") -> ClassifierExtractor:
-    return ClassifierExtractor("fashion", precision, device)
+class FashionExtractor(ClassifierExtractor):
+    name = "fashion"
 
 
 @EXTRACTORS.register("inception")
-def _inception(precision: str = "fp32", device: str = "auto") -> Extractor:
-    from .inception import InceptionExtractor
-    return InceptionExtractor(precision, device=device)  # type: ignore[return-value]
+class FidInception(InceptionExtractor, Extractor):
+    """The FID Inception network (inception.py) under the Extractor interface."""
 
 
 @functools.lru_cache(maxsize=8)

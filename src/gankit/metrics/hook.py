@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from ..config import EvalConfig
-from ..data.toy import TOY_NAMES
+from ..data import dataset_info, dataset_name
 from ..train.hooks import Hook
 from .api import scalar_metrics
 from .evaluate import NEEDS_REFERENCE, Evaluator, default_metrics
@@ -34,13 +34,13 @@ class EvalHook(Hook):
 
     def on_start(self, trainer: Any) -> None:
         data_cfg = trainer.cfg.data
-        kind = "vector" if data_cfg.name in TOY_NAMES else "image"
-        names = list(self.cfg.metrics) or default_metrics(data_cfg.name, kind)
+        info, name = dataset_info(data_cfg), dataset_name(data_cfg)
+        names = list(self.cfg.metrics) or default_metrics(name, info.kind)
         real = None
-        if NEEDS_REFERENCE & set(names) or data_cfg.name in TOY_NAMES:
+        if NEEDS_REFERENCE & set(names) or info.kind == "vector":  # vectors: the modes and target live there
             real = from_data(trainer.data, data_cfg, self.cfg.n)  # the cache key includes a digest of the images
-        self.evaluator = Evaluator(names, real, self.cfg.features, data_cfg.name,
-                                   toy=trainer.data if kind == "vector" else None)
+        self.evaluator = Evaluator(names, real, self.cfg.features, name,
+                                   toy=trainer.data if info.kind == "vector" else None)
         if real is not None and NEEDS_REFERENCE & set(names):
             self.evaluator.real_features()  # pay for the reference once, up front
 
@@ -53,7 +53,7 @@ class EvalHook(Hook):
         if self.evaluator is None:
             self.on_start(trainer)
         assert self.evaluator is not None
-        fake = from_array(trainer.generate(self.cfg.n, self.seed), "generated", trainer.cfg.data.name)
+        fake = from_array(trainer.generate(self.cfg.n, self.seed), "generated", self.evaluator.dataset)
         values = scalar_metrics(self.evaluator(fake))
         row = {f"eval/{k}": v for k, v in values.items()}  # log_row adds step, epoch, time
         trainer.log_row(row)

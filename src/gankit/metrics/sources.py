@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -26,11 +27,11 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
+from ..data import SOURCES, dataset_info, dataset_name, folder_source, load_data
+from ..data.folder import list_images
 from ..errors import GankitError
+from ..registry import unknown_name_message
 from ..run import load_run
-
-# Native (channels, resolution) of the image datasets, used when a spec names no run to copy them from.
-NATIVE = {"mnist": (1, 28), "fashion": (1, 28), "cifar10": (3, 32), "stacked-mnist": (3, 28)}
 
 
 @dataclass
@@ -62,6 +63,11 @@ def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", datas
         t = t.permute(0, 3, 1, 2)                              # (N, H, W, C) -> (N, C, H, W)
     if t.dim() == 3 and t.shape[-1] == t.shape[-2]:
         t = t.unsqueeze(1)                                     # (N, H, W) grayscale
+    if t.is_floating_point() and t.dim() in (2, 4) and len(t):  # before to_uint8 turns NaN into a pixel value
+        bad = int((~torch.isfinite(t.reshape(len(t), -1))).any(1).sum())
+        if bad:
+            raise GankitError(f"{label}: {bad} of {len(t)} samples hold NaN or inf values, so no metric of them "
+                              "means anything; the generator diverged — sample from an earlier checkpoint")
     if t.dim() == 4:
         t = t.contiguous() if t.dtype == torch.uint8 else to_uint8(t)
     elif t.dim() == 2:
@@ -75,31 +81,34 @@ def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", datas
 
 def from_data(data: Any, cfg: DataConfig, n: int, seed: int = 0, label: str = "") -> Samples:
     """n reference samples from a loaded dataset: a fixed random subset of images, or toy draws."""
-    label = label or (f"{cfg.name}:{cfg.split}" if cfg.name != "folder" else str(cfg.path))
+    known = cfg.name in SOURCES                      # in-memory data may carry a name of their own
+    name = dataset_name(cfg) if known else cfg.name
+    label = label or (str(cfg.path) if known and dataset_info(cfg).folder else f"{cfg.name}:{cfg.split}")
     if getattr(data, "kind", "") == "vector":
         x = data.sample(n, torch.Generator().manual_seed(seed)).float()
-        return Samples(x, label, cfg.name, None, data)
+        return Samples(x, label, name, None, data)
     images = data.images
     if n < len(images):
         idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
         images = images[idx.sort().values]
     key = {"data": cfg.name, "split": cfg.split, "path": cfg.path, "classes": list(cfg.classes),
            "resolution": cfg.resolution, "channels": cfg.channels, "n": len(images), "seed": seed}
-    return Samples(images, label, cfg.name, key)
+    return Samples(images, label, name, key)
 
 
 def data_config(name: str, split: str = "train", like: Optional[Samples] = None) -> DataConfig:
-    """A DataConfig for a dataset spec; images take the other side's channels and size when known."""
-    channels, resolution = NATIVE.get(name, (1, 28))
-    if like is not None and like.kind == "image" and name != "folder":
+    """A DataConfig for a dataset spec: the dataset's native size, or the other side's size when known; grey
+    datasets also take the other side's channels, colour datasets keep their three."""
+    info = SOURCES.info(name)
+    channels, resolution = (info.native[0], info.native[-1]) if info.native else (1, 28)
+    if like is not None and like.kind == "image" and info.kind == "image" and not info.folder:
         resolution = like.x.shape[-1]
-        channels = 3 if name in ("cifar10", "stacked-mnist") else like.x.shape[1]
+        channels = channels if channels == 3 else like.x.shape[1]
     return DataConfig(name=name, split=split, channels=channels, resolution=resolution)
 
 
 def _folder_config(path: Path, like: Optional[Samples]) -> DataConfig:
-    from PIL import Image
-    from ..data.folder import list_images
+    from PIL import Image  # only folders need it
     if like is not None and like.kind == "image":
         channels, res = like.x.shape[1], like.x.shape[-1]
     else:
@@ -108,7 +117,7 @@ def _folder_config(path: Path, like: Optional[Samples]) -> DataConfig:
             raise GankitError(f"image folder {path} holds no images")
         with Image.open(files[0]) as im:
             channels, res = (1 if im.mode in ("L", "1", "I;16") else 3), min(im.size)
-    return DataConfig(name="folder", path=str(path), resolution=res, channels=channels, min_images=2)
+    return DataConfig(name=folder_source(), path=str(path), resolution=res, channels=channels, min_images=2)
 
 
 def load_npy(path: Path, label: str) -> Samples:
@@ -130,7 +139,6 @@ def run_samples(run_dir: Path, n: int, seed: int = 0, ema: bool = True) -> Sampl
 
 def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, verbose: bool = True) -> Samples:
     """Samples for a spec string (see the module docstring); n caps datasets, folders and files."""
-    from ..data import SOURCES, load_data
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return run_samples(path, n, seed)
@@ -144,8 +152,11 @@ def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, ve
         cfg = _folder_config(path, like)
         return from_data(load_data(cfg, verbose), cfg, n, label=spec)
     name, _, split = spec.partition(":")
+    if name not in SOURCES and (os.sep in spec or spec.startswith((".", "~"))):  # meant as a path
+        raise GankitError(f"{spec!r} does not exist" + (f" ({path.parent} is missing too)"
+                          if not path.parent.exists() else "") + "; give an existing image folder, .npy file "
+                          "or run directory, or a dataset name such as mnist")
     if name not in SOURCES:
-        from ..registry import unknown_name_message
         raise GankitError(unknown_name_message("dataset", name, SOURCES.names())
                           + "; or give a run directory, a .npy file or an image folder")
     cfg = data_config(name, split or "train", like)

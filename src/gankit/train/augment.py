@@ -105,5 +105,61 @@ def diff_augment(x: T, policy: str) -> T:
     return x.contiguous()
 
 
-__all__ = ["AUGMENTS", "diff_augment", "parse_policy", "brightness", "saturation", "contrast", "translation",
+class AdaptiveAugment:
+    """ADA (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data"): each operation
+    of the policy applies to each image with probability ``p``, and ``p`` follows the overfitting heuristic
+    r_t = E[sign(D(real))]: every ``interval`` D steps, p moves by sign(r_t - target) * (images in those steps)
+    / (kimg * 1000), so it can go from 0 to 1 in ``kimg`` thousand images (the paper's target 0.6, 500 kimg).
+
+    p, and the signs gathered since its last update, are part of the loss object's state in every checkpoint,
+    so a resumed run continues with the p it had.
+
+    Example:
+        >>> ada = AdaptiveAugment("translation,color", target=0.6, kimg=500, interval=4, batch_size=32)
+        >>> x = ada(x)                    # (B, C, H, W): each op on a random share p of the images
+        >>> ada.observe(real_logits)      # after each D step; p moves every `interval` calls
+    """
+
+    def __init__(self, policy: str, target: float, kimg: float, interval: int, batch_size: int):
+        self.ops = parse_policy(policy)
+        self.target, self.kimg, self.interval, self.batch_size = target, kimg, max(1, interval), batch_size
+        self.p = 0.0
+        self.signs, self.count, self.calls = 0.0, 0, 0
+
+    def __call__(self, x: T) -> T:
+        if self.p <= 0 or not self.ops:
+            return x
+        if x.dim() != 4:
+            raise GankitError("train.ada_target (adaptive augmentation) works on images (B, C, H, W); set it to 0")
+        for op in self.ops:
+            apply = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.p   # (B, 1, 1, 1) which images
+            x = torch.where(apply, op(x), x)
+        return x.contiguous()
+
+    def observe(self, real_logits: T, reduce=None) -> None:
+        """Gather sign(D(real)); every ``interval`` calls, update p (``reduce`` sums over ranks under torchrun)."""
+        self.signs += float(torch.sign(real_logits.detach().float()).sum())
+        self.count += int(real_logits.numel())
+        self.calls += 1
+        if self.calls % self.interval:
+            return
+        signs, count = (self.signs, self.count) if reduce is None else reduce(self.signs, self.count)
+        r_t = signs / max(count, 1)
+        step = self.batch_size * self.interval / (self.kimg * 1000)
+        self.p = min(1.0, max(0.0, self.p + (step if r_t > self.target else -step if r_t < self.target else 0.0)))
+        self.signs, self.count = 0.0, 0
+
+    @property
+    def r_t(self) -> float:
+        return self.signs / self.count if self.count else float("nan")
+
+    def state_dict(self) -> dict:
+        return {"p": self.p, "signs": self.signs, "count": self.count, "calls": self.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.p, self.signs = float(state.get("p", 0.0)), float(state.get("signs", 0.0))
+        self.count, self.calls = int(state.get("count", 0)), int(state.get("calls", 0))
+
+
+__all__ = ["AUGMENTS", "AdaptiveAugment", "diff_augment", "parse_policy", "brightness", "saturation", "contrast", "translation",
            "cutout"]

@@ -32,7 +32,7 @@ from ..config import RunConfig
 from ..models.layers import batch_dependent
 from ..models.pyramid import is_multiscale, pyramid
 from . import distributed
-from .augment import diff_augment
+from .augment import AdaptiveAugment, diff_augment
 from .losses import LOSSES, gradient_penalty, r1_penalty
 
 Tensor = torch.Tensor
@@ -63,6 +63,9 @@ class GANLoss:
         self.concat = not batch_dependent(D)  # one D forward over real+fake when no BatchNorm in D
         self.multiscale = is_multiscale(D)    # D takes a list of scales (G makes one)
         self.last_d_loss = float("inf")
+        t = cfg.train
+        self.ada = (AdaptiveAugment(t.augment, t.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
+                    if t.ada_target > 0 else None)   # augmentation with a probability steered by D's outputs
 
     # ---- what D is trained on ----------------------------------------------------------------------------
     def targets(self, n: int, real: bool) -> Optional[Tensor]:
@@ -88,7 +91,9 @@ class GANLoss:
         pyramid with its own draw: real and fake scales are still augmented by one distribution)."""
         if isinstance(x, list):
             return [self.d_inputs(level) for level in x]
-        if self.cfg.train.augment:
+        if self.ada is not None:
+            x = self.ada(x)
+        elif self.cfg.train.augment:
             x = diff_augment(x, self.cfg.train.augment)
         if self.cfg.loss.instance_noise > 0:
             x = x + self.cfg.loss.instance_noise * torch.randn_like(x)
@@ -146,6 +151,9 @@ class GANLoss:
             loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
         total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
         stats: Dict[str, Tensor] = {}
+        if self.ada is not None:
+            self.ada.observe(lr, reduce=self._sum_over_ranks)
+            stats["ada_p"] = torch.tensor(self.ada.p)
         skip = self.cfg.train.d_skip_below
         if skip > 0:
             self.last_d_loss = distributed.mean_scalar(loss, self.dist)  # every rank decides alike
@@ -173,13 +181,20 @@ class GANLoss:
             loss = self.fn.g(lf)
         return self._weighted(loss, len(z), n), {"loss_g": loss.detach()}
 
+    def _sum_over_ranks(self, signs: float, count: int) -> Tuple[float, float]:
+        m = distributed.all_mean({"signs": signs, "count": float(count)}, self.dist)  # means: same ratio
+        return m["signs"], m["count"]
+
     def _weighted(self, loss: Tensor, n_local: int, n_global: int) -> Tensor:
         w = distributed.loss_weight(n_local, n_global, self.dist)
         return loss if w == 1.0 else loss * w
 
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        return {"last_d_loss": self.last_d_loss}
+        """skip-D's memory and the adaptive augmentation's p (saved in every checkpoint)."""
+        return {"last_d_loss": self.last_d_loss, "ada": self.ada.state_dict() if self.ada is not None else None}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.last_d_loss = float(state.get("last_d_loss", float("inf")))
+        if self.ada is not None and state.get("ada"):
+            self.ada.load_state_dict(state["ada"])

@@ -235,6 +235,7 @@ class Trainer(SamplerMixin):
             "sched_d": p.sched_d.state_dict() if p.sched_d else None,
             "scaler": p.scaler.state_dict(), "rng": ckpt.rng_state(self.data_gen, self.device),
             "data": {"perm": self.perm, "pos": self.pos}, "last_d_loss": p.loss.last_d_loss,
+            "loss": p.loss.state_dict(),
             "hooks": {h.key: h.state_dict() for h in self.hooks},
         }
 
@@ -260,7 +261,7 @@ class Trainer(SamplerMixin):
                 print(f"[gankit] the data hold {len(self.data)} items now ({len(self.perm)} when saved); "
                       "the data order starts a new pass", file=sys.stderr, flush=True)
             self.perm, self.pos = None, 0
-        p.loss.load_state_dict({"last_d_loss": s.get("last_d_loss", float("inf"))})
+        p.loss.load_state_dict(s.get("loss") or {"last_d_loss": s.get("last_d_loss", float("inf"))})
         for h in self.hooks:
             h.load_state_dict(s.get("hooks", {}).get(h.key, {}))
 
