@@ -34,13 +34,15 @@ class DataConfig:
     split: str = "train"
     classes: List[int] = field(default_factory=list)  # keep only these labels (CIFAR-10 frog = 6); empty = all
     resolution: int = 28             # images are resized/cropped to this size
-    channels: int = 1                # 1 = grayscale, 3 = RGB
+    channels: Optional[int] = None   # 1 = grayscale, 3 = RGB; unset = the source's own (a folder: 1 if all its
+                                     # images are grayscale, else 3)
     limit: int = 0                   # use only the first N items (0 = all)
     min_images: int = 8              # a folder with fewer usable images is an error
     mean: float = 4.0                # gaussian-1d target N(mean, std)
     std: float = 1.25
     dim: int = 100                   # gaussian-1d: draws per item the discriminator sees at once
     epoch_size: int = 10000          # toy data: items per nominal epoch
+    mirror: bool = False             # images: add the horizontal mirror of each (an epoch is then 2N images)
 
 
 @dataclass

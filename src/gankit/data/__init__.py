@@ -12,8 +12,10 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
+from pathlib import Path
 
 from ..config import DataConfig
 from ..registry import CALLABLE, Registry
@@ -51,12 +53,33 @@ def load_data(cfg: DataConfig, verbose: bool = True):
     data = SOURCES.get(dataset_name(cfg))(cfg, verbose)
     if isinstance(data, ImageData) and cfg.limit:
         data = data.subset(cfg.limit)
+    if cfg.mirror:  # horizontal flips: the dataset doubled, the mirrored half flipped per batch (ImageData)
+        if not isinstance(data, ImageData):
+            from ..errors import GankitError
+            raise GankitError(f"data.mirror flips images, but {cfg.name} is not an image dataset; remove data.mirror")
+        data.mirror = True
     return data
 
 
 def data_shape(cfg: DataConfig) -> tuple:
     """The shape of one item, without loading the data: (C, R, R) for images, (D,) for toy data."""
-    return tuple(dataset_info(cfg).shape(cfg))
+    info = dataset_info(cfg)
+    if info.kind == "image" and cfg.channels is None:
+        cfg = dataclasses.replace(cfg, channels=native_channels(cfg))
+    return tuple(info.shape(cfg))
+
+
+def native_channels(cfg: DataConfig) -> int:
+    """The channels images have when data.channels is unset: the source's own (a folder's from its files)."""
+    info = dataset_info(cfg)
+    if info.native:
+        return info.native[0]
+    if info.folder and cfg.path and Path(cfg.path).expanduser().is_dir():
+        from .folder import folder_channels, list_images
+        return folder_channels(list_images(Path(cfg.path).expanduser()))
+    from ..errors import GankitError
+    raise GankitError(f"data.channels is unset and the channels of {cfg.path or cfg.name} cannot be read "
+                      "(the folder is not there); set data.channels=1 or 3")
 
 
 __all__ = ["load_data", "data_shape", "dataset_info", "dataset_name", "folder_source", "DatasetInfo",

@@ -17,29 +17,40 @@ def say(verbose: bool, msg: str) -> None:
 
 @dataclass
 class ImageData:
-    """Images as uint8 (N, C, H, W); ``batch(idx)`` gives floats in [-1, 1]."""
+    """Images as uint8 (N, C, H, W); ``batch(idx)`` gives floats in [-1, 1].
+
+    With ``mirror`` (data.mirror) the dataset is doubled: index i < N is image i, index N + i its horizontal
+    mirror, flipped when the batch is made (StyleGAN2-ADA's --mirror). The trainer's shuffled order over 2N
+    indices decides which half of the data is mirrored, so resuming from a checkpoint stays exact.
+    """
     images: torch.Tensor
     labels: Optional[torch.Tensor] = None
     name: str = "images"
     kind: str = "image"
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.dim() == 4, "images must be uint8 (N, C, H, W)"
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.images.shape[0] * (2 if self.mirror else 1)
 
     @property
     def shape(self) -> Tuple[int, ...]:
         return tuple(self.images.shape[1:])
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
-        # (B, C, H, W) uint8 -> float in [-1, 1]
-        return self.images[idx].float().div_(127.5).sub_(1.0)
+        if self.mirror:
+            n = self.images.shape[0]
+            x = self.images[idx % n]                                          # (B, C, H, W) uint8
+            x = torch.where((idx >= n).view(-1, 1, 1, 1), x.flip(-1), x)      # the mirrored half
+        else:
+            x = self.images[idx]
+        return x.float().div_(127.5).sub_(1.0)                                # float in [-1, 1]
 
     def subset(self, n: int) -> "ImageData":
         labels = None if self.labels is None else self.labels[:n]
-        return ImageData(self.images[:n], labels, self.name)
+        return ImageData(self.images[:n], labels, self.name, mirror=self.mirror)
 
     def resized(self, resolution: int) -> "ImageData":
         """Bilinear (antialiased) resize, e.g. MNIST 28 -> 32 for a DCGAN-32."""
@@ -47,7 +58,7 @@ class ImageData:
             return self
         x = F.interpolate(self.images.float(), size=(resolution, resolution), mode="bilinear",
                           antialias=True, align_corners=False)
-        return ImageData(x.round().clamp(0, 255).to(torch.uint8), self.labels, self.name)
+        return ImageData(x.round().clamp(0, 255).to(torch.uint8), self.labels, self.name, mirror=self.mirror)
 
 
 @dataclass
@@ -98,5 +109,5 @@ def finish(images: torch.Tensor, labels: Optional[torch.Tensor], cfg, name: str,
             raise GankitError(f"no {name} images have labels {cfg.classes}; valid labels are "
                               f"{classes_known or sorted(set(labels.tolist()))}")
         images, labels = images[keep], labels[keep]
-    data = ImageData(to_channels(images, cfg.channels), labels, name)
+    data = ImageData(to_channels(images, cfg.channels or images.shape[1]), labels, name)  # unset: as stored
     return data.resized(cfg.resolution)

@@ -25,6 +25,24 @@ def list_images(folder: Path) -> List[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def folder_channels(files: List[Path]) -> int:
+    """The channels a folder has when data.channels is unset: 1 if every readable image is grayscale (read from
+    the file headers; a palette of greys counts), else 3."""
+    for p in files:
+        try:
+            with Image.open(p) as img:
+                pal = img.getpalette() if img.mode == "P" else None
+                gray = img.mode in GRAY_MODES or (pal is not None and pal[0::3] == pal[1::3] == pal[2::3])
+        except Exception:
+            continue  # unreadable files are reported when the folder is decoded
+        if not gray:
+            return 3
+    return 1
+
+
 def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
     """Any PIL image -> (C, R, R) uint8: transparency over white, shorter side resized to R, centre crop."""
     img = ImageOps.exif_transpose(img)
@@ -79,14 +97,15 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     if not files:
         raise GankitError(f"image folder {cfg.path!r} holds no images ({', '.join(sorted(EXTENSIONS))}); "
                           "add images or pass another folder")
-    cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, cfg.channels)}.pt"
+    channels = cfg.channels or folder_channels(files)  # unset: grayscale folders stay grayscale
+    cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
         images, bad = saved["images"], list(saved["bad"])
         say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
     else:
         say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
-        images, bad = decode_folder(folder, files, cfg.resolution, cfg.channels, verbose)
+        images, bad = decode_folder(folder, files, cfg.resolution, channels, verbose)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp{os.getpid()}")
         torch.save({"images": images, "bad": bad}, tmp)

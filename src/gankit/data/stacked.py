@@ -37,7 +37,7 @@ def stack_digits(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int):
     metrics=("stacked",), classifier="mnist", modes=True))
 def stacked_mnist(cfg, verbose: bool = True) -> ImageData:
     """The stacked-mnist source (needs data.channels=3)."""
-    if cfg.channels != 3:
+    if cfg.channels not in (None, 3):
         raise GankitError("stacked-mnist images have 3 channels (one digit each); set data.channels=3")
     images, labels = load_idx("mnist", cfg.split, cfg.root, verbose)
     stacks, modes = stack_digits(images, labels, len(images), SEEDS[cfg.split])
