@@ -14,19 +14,50 @@ def small(*extra):
     return TINY + list(extra)
 
 
-@pytest.mark.parametrize("name,shape", [("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 32, 32)),
-                                        ("dcgan", (3, 64, 64)), ("keras-dcgan", (3, 32, 32)), ("toy-mlp", (2,)),
-                                        ("toy-1d", (100,))])
-def test_model_shapes(name, shape):
-    G, D = build_models(ModelConfig(name=name, latent_dim=16, g_hidden=[8], d_hidden=[8]), shape)
-    width = shape[0] if name == "toy-1d" else 16
-    x = G(torch.randn(3, width))
-    assert x.shape == (3, *shape)
-    assert D(x).shape == (3,)
+# Data shapes each registered model is checked at. A model registered without an entry here fails
+# test_model_shapes (its parameter list comes from the registry, not from this table).
+SHAPES = {
+    "mlp": [(1, 28, 28)],
+    "dcgan": [(1, 28, 28), (3, 32, 32), (3, 64, 64)],
+    "keras-dcgan": [(3, 32, 32)],
+    "resnet": [(3, 32, 32), (1, 28, 28)],
+    "msg": [(3, 32, 32), (1, 16, 16)],
+    "toy-mlp": [(2,)],
+    "toy-1d": [(100,)],
+}
 
 
-def test_every_registered_model_is_tested():
-    assert set(MODELS.names()) >= {"mlp", "dcgan", "keras-dcgan", "toy-mlp", "toy-1d"}
+def _check_output(name, x, shape, batch):
+    """G's output for a batch: one tensor (batch, *shape), or for a multi-scale G a list coarse -> fine whose
+    last element is the full-size image and each earlier one half the size of the next, down to 4x4."""
+    if isinstance(x, (list, tuple)):
+        c, r, _ = shape
+        sizes = []
+        while r >= 4:
+            sizes.insert(0, r)
+            r //= 2
+        assert [tuple(o.shape) for o in x] == [(batch, c, s, s) for s in sizes], name
+    else:
+        assert x.shape == (batch, *shape), name
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_model_shapes(name):
+    assert name in SHAPES, f"model {name!r} is registered but has no shapes in SHAPES: add the shapes it builds for"
+    for shape in SHAPES[name]:
+        torch.manual_seed(0)
+        G, D = build_models(ModelConfig(name=name, latent_dim=16, g_hidden=[8], d_hidden=[8], g_channels=8,
+                                        d_channels=8, max_channels=16), shape)
+        width = shape[0] if name == "toy-1d" else 16  # toy-1d's G maps each noise draw on its own
+        x = G(torch.randn(3, width))
+        _check_output(name, x, shape, 3)
+        logits = D(x)  # a multi-scale D takes G's list as it is
+        assert logits.shape == (3,) and torch.isfinite(logits).all(), (name, shape)
+
+
+def test_shape_table_names_only_registered_models():
+    """A model removed from the registry leaves no stale entry in SHAPES."""
+    assert sorted(SHAPES) == sorted(MODELS.names())
 
 
 @pytest.mark.parametrize("preset", ["mnist-mlp", "mnist-fast", "mnist-demo", "mnist-dcgan", "gaussian-1d", "ring-2d", "grid-2d"])
