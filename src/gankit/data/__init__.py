@@ -18,12 +18,8 @@ import pkgutil
 from pathlib import Path
 
 from ..config import DataConfig
-from ..registry import CALLABLE, Registry
 from .base import ImageData, ToyData
-from .info import DatasetInfo
-
-# A source is a loader ``(cfg: DataConfig, verbose: bool) -> ImageData | ToyData`` with its DatasetInfo.
-SOURCES = Registry("dataset", expects=CALLABLE, info=DatasetInfo)
+from .info import SOURCES, DatasetInfo
 
 # Importing the modules registers their sources: every module of this package is imported, so a new dataset
 # is one new module (its loader registered with its DatasetInfo) and nothing else.

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import GankitError
-from . import SOURCES
-from .info import DatasetInfo, image_shape
+from .info import SOURCES, DatasetInfo, image_shape
 from .base import finish, say
 from .fetch import cache_root, download, file_digest, find_file, missing, search_dirs
 

@@ -11,8 +11,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import GankitError
-from . import SOURCES
-from .info import DatasetInfo, image_shape
+from .info import SOURCES, DatasetInfo, image_shape
 from .base import ImageData, say
 from .fetch import cache_root
 

@@ -7,9 +7,8 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from . import SOURCES
 from .base import finish, say
-from .info import DatasetInfo, image_shape
+from .info import SOURCES, DatasetInfo, image_shape
 from .fetch import (download, find_file, install_into_cache, missing, npm_pack, read_maybe_gzip, search_dirs)
 
 FILES = {

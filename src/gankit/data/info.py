@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+from ..registry import CALLABLE, Registry
+
 KINDS = ("image", "vector")
 PICTURES = ("grid", "density-1d", "scatter-2d")
 
@@ -61,3 +63,8 @@ class DatasetInfo:
             raise TypeError(f"DatasetInfo.metrics must be a non-empty tuple, got {self.metrics!r}")
         if self.native and len(self.native) != 3:
             raise ValueError(f"DatasetInfo.native is (C, H, W) or (), got {self.native!r}")
+
+
+# A source is a loader ``(cfg: DataConfig, verbose: bool) -> ImageData | ToyData`` with its DatasetInfo. It lives
+# here, not in the package's __init__, so that the source modules import it without importing their package.
+SOURCES = Registry("dataset", expects=CALLABLE, info=DatasetInfo)

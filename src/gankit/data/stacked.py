@@ -15,10 +15,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import GankitError
-from . import SOURCES
 from .base import ImageData, finish, say
 from .idx import load_idx
-from .info import DatasetInfo, image_shape
+from .info import SOURCES, DatasetInfo, image_shape
 
 SEEDS = {"train": 2017, "test": 2018}
 

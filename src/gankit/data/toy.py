@@ -5,9 +5,8 @@ import math
 
 import torch
 
-from . import SOURCES
 from .base import ToyData
-from .info import DatasetInfo
+from .info import SOURCES, DatasetInfo
 
 
 def set_shape(cfg) -> tuple:
