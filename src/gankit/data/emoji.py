@@ -27,10 +27,9 @@ import torch
 from PIL import Image
 
 from ..errors import GankitError
-from . import SOURCES
 from .base import ImageData, finish, say
 from .fetch import cache_root, missing, npm_pack, search_dirs
-from .info import DatasetInfo, image_shape
+from .info import SOURCES, DatasetInfo, image_shape
 
 PACKAGE = "emoji-datasource-google@16.0.0"
 PNG_DIR = "img/google/64"          # inside the package
