@@ -16,14 +16,16 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .config import RunConfig, apply_overrides, config_diff, from_dict, load_config
+from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, load_config
 from .data import dataset_info
 from .errors import GankitError
+from .registry import unknown_name_message
 from .run import Run, as_run_dir, load_run
 from .train import checkpoint as ckpt
 from .train import distributed
 from .train.hooks import Hook
 from .train.trainer import Trainer
+from .train.validate import known_total_steps, validate_config
 
 # What a resumed run may change without being asked: the horizon, and settings that do not touch the training
 # computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
@@ -31,11 +33,23 @@ RESUMABLE = ("train.steps", "train.epochs", "train.threads", "log.", "sample.", 
 
 
 def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ()) -> RunConfig:
-    """A preset name, a config file, or a run directory (its config.json), with --set overrides applied."""
+    """A preset name, a config file, or a run directory (its config.json), with --set overrides applied.
+
+    Every value is checked here, before any data is loaded: ranges, registered names, settings that must fit
+    each other (train/validate.py), and the evaluation's metric and feature names.
+    """
     if isinstance(config, RunConfig):
-        return apply_overrides(config, list(overrides))
-    run = as_run_dir(config)
-    return apply_overrides(load_config(str(run / "config.json") if run else config), list(overrides))
+        cfg = apply_overrides(config, list(overrides))
+    else:
+        run = as_run_dir(config)
+        cfg = apply_overrides(load_config(str(run / "config.json") if run else config), list(overrides))
+    from .metrics import EXTRACTORS, METRICS  # the metrics layer sits below the API; train/ does not import it
+    problems = [f"eval.metrics: {unknown_name_message(METRICS.kind, m, METRICS.names())}"
+                for m in cfg.eval.metrics if m not in METRICS]
+    if cfg.eval.features and cfg.eval.features not in EXTRACTORS:
+        unknown = unknown_name_message(EXTRACTORS.kind, cfg.eval.features, EXTRACTORS.names())
+        problems.append(f"eval.features: {unknown} (or empty for the data's default)")
+    return validate_config(cfg, problems)
 
 
 def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
@@ -104,16 +118,25 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
         if latest.exists():
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
         return cfg, None
+    allowed = set(allow_change)
+    unknown = sorted(allowed - set(all_keys()))
+    if unknown:
+        raise GankitError(f"--allow-change: {unknown_name_message('config key', unknown[0], all_keys())}")
     state = ckpt.load(latest)
     if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
-        cfg = apply_overrides(from_dict(state["config"]), list(overrides))
-    allowed = set(allow_change)
+        cfg = validate_config(apply_overrides(from_dict(state["config"]), list(overrides)))
     changed = [k for k in config_diff(state["config"], cfg.to_dict())
                if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
     if changed:
         raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "
                           "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
                           "change with --allow-change KEY")
+    step, total = state.get("step"), known_total_steps(cfg, state)
+    if isinstance(step, int) and total is not None and step >= total:  # nothing to do: say so, exit 2
+        horizon = f"train.steps={cfg.train.steps}" if cfg.train.steps > 0 else f"train.epochs={cfg.train.epochs}"
+        raise GankitError(f"{run_dir} has already finished: it is at step {step} of {total} ({horizon}), so there "
+                          f"is nothing to resume; extend it with gankit train {run_dir} --resume "
+                          f"--set train.steps=N (N > {step})")
     return cfg, state
 
 

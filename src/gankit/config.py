@@ -1,7 +1,8 @@
 """Typed run configuration: one dataclass per component, composed into RunConfig.
 
 Presets are YAML files in ``gankit/presets``; ``--set section.key=value`` overrides any field, and an unknown
-key or a value of the wrong type is a GankitError.
+key or a value of the wrong type is a GankitError. ``check_ranges`` checks every number against its range and
+every fixed choice (RANGES, ITEM_RANGES, CHOICES); train/validate.py adds the registered names on top.
 
 Example:
     >>> cfg = load_config("mnist-mlp")
@@ -12,7 +13,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +102,15 @@ class TrainConfig:
     d_steps: int = 1                 # k: D updates per G update
     d_skip_below: float = 0.0        # skip D's update while its loss is below this (0 = never)
     precision: str = "fp32"          # fp32 | bf16 (CPU autocast / CUDA) | fp16 (CUDA only)
-    device: str = "auto"             # auto | cpu | cuda
+    device: str = "auto"             # auto | cpu | cuda | cuda:N | mps
     threads: int = 0                 # torch intra-op threads (0 = leave torch's default)
     ema: float = 0.0                 # EMA horizon of G in thousands of images (0 = no EMA)
     ema_warmup: float = 0.0          # EMA horizon ramp (StyleGAN2-ADA ema_rampup); 0 = off
     augment: str = ""                # DiffAugment policy, e.g. "color,translation,cutout"; "" = off
+    ada_target: float = 0.0          # ADA: apply `augment` to each image with probability p, p steered so that
+                                     # E[sign(D(real))] stays at this target (StyleGAN2-ADA: 0.6); 0 = always on
+    ada_kimg: float = 500.0          # ADA: thousands of images for p to move from 0 to 1 (StyleGAN2-ADA: 500)
+    ada_interval: int = 4            # ADA: D steps between updates of p
     auto_remedy: bool = False        # apply the diagnoser's remedies automatically
     diagnose: bool = True            # run the failure detectors and log their events
 
@@ -169,6 +177,9 @@ def preset_descriptions() -> Dict[str, str]:
 def load_config(name_or_path: str) -> RunConfig:
     """A preset name (``mnist-mlp``), or a YAML/JSON file (a preset file or a run's config.json)."""
     path = Path(name_or_path)
+    if path.is_dir() and not (PRESET_DIR / f"{name_or_path}.yaml").is_file():
+        raise GankitError(f"{name_or_path} is a directory without config.json, so not a gankit run; give the --out "
+                          "of a `gankit train` run, a preset name (gankit presets) or a .yaml config file")
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         if not path.is_file():
             raise GankitError(f"config file {name_or_path!r} not found; give a preset name or an existing file")
@@ -208,16 +219,141 @@ def apply_overrides(cfg: RunConfig, overrides: List[str]) -> RunConfig:
         if "=" not in item:
             raise GankitError(f"--set expects KEY=VALUE (e.g. train.lr_d=1e-4), got {item!r}")
         key, text = item.split("=", 1)
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        _set(cfg, key.strip(), value, text=text)
+        _set(cfg, key.strip(), _parse_value(text), text=text)
     return cfg
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value as YAML (numbers, true/false, lists); text that is not valid YAML stays text."""
+    if not text.strip():
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except Exception:  # YAMLError, and ValueError from e.g. a date like 2001-13-45
+        return text
 
 
 def all_keys() -> List[str]:
     return [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(RunConfig(), s))]
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: ``lo``/``hi`` bounds (None = none), open or closed; floats must be finite."""
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+    text: str = ""                   # how to say the range when the bounds alone read badly
+
+    def accepts(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (self.integer and not isinstance(v, int)):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        return ((self.lo is None or (v > self.lo if self.lo_open else v >= self.lo))
+                and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)))
+
+    def describe(self) -> str:
+        what = "an integer" if self.integer else "a finite number"
+        if self.text:
+            return f"{what} {self.text}"
+        if self.lo is not None and self.hi is not None:
+            return (f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}"
+                    f"{')' if self.hi_open else ']'}")
+        if self.lo is not None:
+            return f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
+        return what
+
+
+_POS_INT, _NONNEG_INT, _NONNEG = Range(1, integer=True), Range(0, integer=True), Range(0)
+_POSITIVE, _UNIT, _UNIT_OPEN = Range(0, lo_open=True), Range(0, 1), Range(0, 1, hi_open=True)
+
+# The range of every number in a RunConfig (tests check that none is missing).
+RANGES: Dict[str, Range] = {
+    "data.resolution": Range(4, integer=True), "data.limit": _NONNEG_INT, "data.min_images": _POS_INT,
+    "data.mean": Range(), "data.std": _POSITIVE, "data.dim": _POS_INT, "data.epoch_size": _POS_INT,
+    "model.latent_dim": _POS_INT, "model.g_channels": _POS_INT, "model.d_channels": _POS_INT,
+    "model.leak": _UNIT_OPEN, "model.d_dropout": _UNIT_OPEN, "model.g_extra": _NONNEG_INT,
+    "model.d_extra": _NONNEG_INT, "model.pack": _POS_INT, "model.max_channels": Range(8, integer=True),
+    "loss.real_label": Range(0, 1, lo_open=True), "loss.label_noise": _UNIT, "loss.label_flip": _UNIT,
+    "loss.instance_noise": _NONNEG, "loss.r1": _NONNEG, "loss.gp": _NONNEG, "loss.reg_every": _POS_INT,
+    "train.steps": _NONNEG_INT, "train.epochs": _NONNEG_INT, "train.batch_size": _POS_INT,
+    "train.seed": Range(0, 2 ** 63, hi_open=True, integer=True, text="in [0, 2**63)"),
+    "train.lr_g": _POSITIVE, "train.lr_d": _POSITIVE, "train.beta1": _UNIT_OPEN, "train.beta2": _UNIT_OPEN,
+    "train.rms_alpha": _UNIT_OPEN, "train.eps": _POSITIVE, "train.clip_value": _NONNEG, "train.lr_decay": _NONNEG,
+    "train.d_steps": _POS_INT, "train.d_skip_below": Range(), "train.threads": _NONNEG_INT,
+    "train.ema": _NONNEG, "train.ema_warmup": _NONNEG, "train.ada_target": Range(0, 1, hi_open=True),
+    "train.ada_kimg": _POSITIVE, "train.ada_interval": _POS_INT,
+    "sample.every": _NONNEG_INT, "sample.n": _POS_INT, "sample.gif_frames": _POS_INT,
+    "checkpoint.every": _POS_INT, "checkpoint.keep": _POS_INT, "log.every": _POS_INT,
+    "eval.every": _NONNEG_INT, "eval.n": Range(2, integer=True),
+}
+# Lists of numbers: the range of each entry.
+ITEM_RANGES: Dict[str, Range] = {"model.g_hidden": _POS_INT, "model.d_hidden": _POS_INT, "data.classes": _NONNEG_INT}
+CHOICES: Dict[str, tuple] = {
+    "data.split": ("train", "test"), "data.channels": (1, 3, None), "model.noise": ("normal", "uniform"),
+    "train.optimizer": ("adam", "rmsprop"), "train.precision": ("fp32", "bf16", "fp16"),
+}
+
+
+def range_problems(cfg: RunConfig) -> List[str]:
+    """One message per value outside its range or choices, and per pair of values that do not go together."""
+    problems = []
+    for key, rng in RANGES.items():
+        v = get_value(cfg, key)
+        if not rng.accepts(v):
+            problems.append(f"{key} must be {rng.describe()}, got {v!r}")
+    for key, rng in ITEM_RANGES.items():
+        v = get_value(cfg, key)
+        if not isinstance(v, list) or not all(rng.accepts(x) for x in v):
+            problems.append(f"{key} must be a list of {rng.describe().replace('an integer', 'integers')}, got {v!r}")
+    for key, choices in CHOICES.items():
+        v = get_value(cfg, key)
+        if v not in choices or isinstance(v, bool):
+            close = difflib.get_close_matches(v, [str(c) for c in choices], n=1) if isinstance(v, str) else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{key} must be {' or '.join(str(c) for c in choices if c is not None)}, "
+                            f"got {v!r}{hint}")  # None in choices: the key may stay unset
+    t = cfg.train
+    if t.steps == 0 and t.epochs == 0:
+        problems.append("train.steps and train.epochs are both 0, so nothing would train; "
+                        "set train.steps=N (G updates) or train.epochs=N")
+    if _is_int(t.batch_size) and _is_int(cfg.model.pack) and cfg.model.pack >= 1 and t.batch_size % cfg.model.pack:
+        problems.append(f"train.batch_size={t.batch_size} must be a multiple of model.pack={cfg.model.pack} "
+                        f"(the discriminator judges packs of {cfg.model.pack} samples)")
+    if t.precision == "fp16" and t.device in ("cpu", "mps"):
+        problems.append(f"train.precision=fp16 needs a CUDA GPU, but train.device={t.device}; use bf16 or fp32")
+    return problems
+
+
+def check_ranges(cfg: RunConfig) -> RunConfig:
+    """Raise one GankitError line naming every value out of range (no registries needed); return cfg.
+
+    Example:
+        >>> check_ranges(apply_overrides(RunConfig(), ["train.batch_size=0"]))
+        Traceback (most recent call last):
+        gankit.errors.GankitError: train.batch_size must be an integer >= 1, got 0
+    """
+    raise_problems(range_problems(cfg))
+    return cfg
+
+
+def raise_problems(problems: List[str]) -> None:
+    """A GankitError with every problem on one line (the first few, and how many more)."""
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise GankitError("; ".join(problems[:3]) + more)
+
+
+def get_value(cfg: RunConfig, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _set(cfg: RunConfig, key: str, value: Any, text: Optional[str] = None) -> None:
@@ -225,15 +361,21 @@ def _set(cfg: RunConfig, key: str, value: Any, text: Optional[str] = None) -> No
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise GankitError(unknown_name_message("config key", key, all_keys()))
     section = getattr(cfg, parts[0])
-    ftypes = {f.name: f.type for f in dataclasses.fields(section)}
-    if parts[1] not in ftypes:
+    hints = _field_types(type(section))
+    if parts[1] not in hints:
         raise GankitError(unknown_name_message("config key", key, all_keys()))
-    hints = typing.get_type_hints(type(section))
     setattr(section, parts[1], _coerce(key, value, hints[parts[1]], text))
 
 
+@functools.lru_cache(maxsize=None)
+def _field_types(section: type) -> Dict[str, Any]:
+    """{field: its type} of a config section (the annotations are strings until resolved; resolve them once)."""
+    hints = typing.get_type_hints(section)
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
+
+
 def _coerce(key: str, value: Any, typ: Any, text: Optional[str]) -> Any:
-    shown = text if text is not None else repr(value)
+    shown = text if text is not None and text.isprintable() else repr(value if text is None else text)
     origin = typing.get_origin(typ)
     if origin is typing.Union:  # Optional[X]
         if value is None or value == "":
@@ -245,7 +387,7 @@ def _coerce(key: str, value: Any, typ: Any, text: Optional[str]) -> Any:
         if value is None or value == "":
             return []
         if isinstance(value, str):
-            value = [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+            value = [_parse_value(v) for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_coerce(key, v, inner, None) for v in value]
@@ -277,12 +419,21 @@ def _coerce(key: str, value: Any, typ: Any, text: Optional[str]) -> Any:
 
 def _read_yaml(path: Path) -> Dict[str, Any]:
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise GankitError(f"cannot read config {path}: {e}".splitlines()[0])
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GankitError(f"config {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save it as UTF-8")
+    except OSError as e:
+        raise GankitError(f"cannot read config {path}: {e.strerror or e}")
+    try:
+        raw = yaml.safe_load(text)
+    except Exception as e:  # YAMLError, or ValueError from a malformed value such as a date
+        raise GankitError(" ".join(f"config {path} is not valid YAML: {e}".split())[:300])
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise GankitError(f"config {path} must be a mapping of sections (data:, model:, train:, ...)")
+        raise GankitError(f"config {path} must be a mapping of sections (data:, model:, train:, ...), "
+                          f"got {type(raw).__name__}")
     return raw
 
 

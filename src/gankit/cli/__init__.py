@@ -1,24 +1,28 @@
 """Command line: a thin layer over the Python API.
 
     gankit presets
-    gankit train PRESET_OR_CONFIG [--set KEY=VALUE ...] [--out RUN_DIR] [--resume] [--dry-run]
+    gankit train PRESET_OR_CONFIG [--set KEY=VALUE ...] [--out RUN_DIR] [--resume] [--dry-run [--all]]
     gankit sample RUN_DIR --n N --out PATH [--seed S]
 
 Other commands (eval, fid, bench, stylize, report) are added by their modules' ``add_parsers``.
-A user mistake prints one line on stderr and exits with status 2.
+A user mistake prints one line on stderr and exits with status 2; output cut short by a closed pipe
+(``gankit train X --dry-run | head``) ends quietly, with status 1.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import json
+import os
 import sys
 from typing import List, Optional
 
+from ..config import all_keys
 from ..errors import GankitError
 
 # Modules that add sub-commands: each defines add_parsers(subparsers).
-PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli_report"]
+PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli.report"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,14 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_presets)
 
     sp = sub.add_parser("train", help="train a preset or a config file")
-    sp.add_argument("config", help="preset name (see `gankit presets`) or a .yaml config file")
-    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set train.lr_d=1e-4 (repeatable)")
+    sp.add_argument("config", nargs="?",
+                    help="preset name (see `gankit presets`), a .yaml config file, or a run directory")
+    sp.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override config values, e.g. --set train.lr_d=1e-4 train.steps=500 (repeatable)")
     sp.add_argument("--out", help="run directory (default runs/<preset>)")
     sp.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoints/latest.pt")
-    sp.add_argument("--allow-change", action="append", default=[], metavar="KEY",
-                    help="with --resume: a config key that may differ from the saved run (repeatable)")
-    sp.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    sp.add_argument("--allow-change", action="extend", nargs="+", default=[], metavar="KEY",
+                    help="with --resume: config keys that may differ from the saved run (repeatable)")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="print the resolved config (the keys this run uses) and stop")
+    sp.add_argument("--all", action="store_true", help="with --dry-run: print every key, used or not")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("sample", help="draw samples from a trained run")
@@ -71,14 +78,34 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import api
+    _config_from_flags(args)
     cfg = api.resolve_config(args.config, args.overrides)
     if args.dry_run:
-        print(cfg.to_json())
+        from ..train.validate import used_config
+        shown = cfg.to_dict() if args.all else used_config(cfg)
+        hidden = len(all_keys()) - sum(len(v) for v in shown.values() if isinstance(v, dict))
+        sys.stderr.write(f"# {cfg.name}: " + ("every config key" if args.all or not hidden else
+                         f"the keys this run uses ({hidden} more that it does not use: add --all to see them; "
+                         "config.json holds them all)") + "\n")
+        print(json.dumps(shown, indent=2, sort_keys=True))
         return 0
     run_dir = api.train(args.config, args.overrides, out=args.out, resume=args.resume,
                         allow_change=args.allow_change)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _config_from_flags(args: argparse.Namespace) -> None:
+    """``--set``/``--allow-change`` take several values, so a config written after them lands in their list
+    (``gankit train --set a=1 PRESET``): take it back from there. No config at all is a usage error."""
+    if args.config is None:
+        if args.overrides and "=" not in args.overrides[-1]:
+            args.config = args.overrides.pop()
+        elif args.allow_change and args.allow_change[-1] not in all_keys():
+            args.config = args.allow_change.pop()
+        else:
+            raise GankitError("train needs a preset name (see gankit presets), a .yaml config file or a run "
+                              "directory, e.g. gankit train mnist-mlp --set train.steps=500")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -91,6 +118,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly; point stdout at devnull so exiting cannot fail again
+        # (the recipe in Python's documentation of SIGPIPE)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a file (tests capture it)
+        return 1
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -99,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write(f"gankit: error: {e}\n")
         return 2
     except Exception as e:
-        from ..train.trainer import Interrupted
+        from ..errors import Interrupted
         if not isinstance(e, Interrupted):
             raise
         sys.stderr.write(f"gankit: {e}\n")

@@ -46,8 +46,10 @@ def _locate(name: str, root: Optional[str], verbose: bool) -> Dict[str, Path]:
         found = {n: find_file(dirs, [n, n + ".gz"]) for n in names}
         return found if all(found.values()) else None
 
-    tried = [str(d) for d in search_dirs(root, name)]
-    found = find_all(search_dirs(root, name))
+    # every copy on this machine first (data.root, the cache, a system package), the network only when none has them
+    local = search_dirs(root, name) + ([DEBIAN[name]] if name in DEBIAN else [])
+    tried = [str(d) for d in local]
+    found = find_all(local)
     if found:
         return found
     tmp = search_dirs(None, name)[-1]
@@ -65,11 +67,6 @@ def _locate(name: str, root: Optional[str], verbose: bool) -> Dict[str, Path]:
             install_into_cache(found, name, verbose)
             return find_all(search_dirs(None, name))
         tried.append(f"npm {NPM[name]}")
-    if name in DEBIAN:
-        found = find_all([DEBIAN[name]])
-        if found:
-            return found
-        tried.append(str(DEBIAN[name]))
     hint = {"mnist": "download the four idx files and pass --set data.root=DIR (or set $GANKIT_DATA)",
             "fashion": "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) "
                        "or pass --set data.root=DIR with the idx files"}[name]
