@@ -110,9 +110,6 @@ def _err_lines(capsys):
     return [l for l in err.splitlines() if l.startswith("gankit:")]
 
 
-LR_BUG = ("bug: Trainer.load_state_dict restores the optimizers' param_groups from the checkpoint, so an lr "
-          "changed with --allow-change (or the lower lr the divergence message advises) never reaches the optimizer")
-
 
 def test_a_changed_lr_is_refused_without_allow_change(tiny_mnist, tmp_path, capsys):
     run = _small_run(tiny_mnist, tmp_path / "r", "train.steps=2", "checkpoint.every=100")
@@ -134,7 +131,6 @@ def test_a_changed_lr_is_refused_without_allow_change(tiny_mnist, tmp_path, caps
     assert json.loads((run / "config.json").read_text())["train"]["lr_d"] == 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason=LR_BUG)
 def test_an_allowed_lr_change_takes_effect(tiny_mnist, tmp_path):
     run = _small_run(tiny_mnist, tmp_path / "r", "train.steps=2", "checkpoint.every=100")
     api.train(str(run), ["train.steps=4", "train.lr_d=1e-3"], resume=True, allow_change=["train.lr_d"],
@@ -320,7 +316,6 @@ def test_divergence_keeps_the_checkpoints_from_before_it(tiny_mnist, tmp_path):
     assert command[:4] == ["gankit", "train", str(run), "--resume"] and "--allow-change" in command
 
 
-@pytest.mark.xfail(strict=True, reason=LR_BUG)
 def test_the_divergence_advice_resumes_with_lower_learning_rates(tiny_mnist, tmp_path, capsys):
     run = tmp_path / "boom"
     message = _blow_up(tiny_mnist, run)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from torch import nn
 
@@ -49,6 +49,36 @@ def read_jsonl(path: Path) -> List[Dict[str, Any]]:
     return rows
 
 
+# The logs a run directory holds (each optional): what the loop, the diagnoser and the report hook append.
+LOGS = {"metrics": "metrics.jsonl", "events": "events.jsonl", "sessions": "sessions.jsonl",
+        "gradients": "gradients.jsonl"}
+
+
+def read_config(run_dir: Union[str, Path]) -> RunConfig:
+    """A run directory's config.json as a RunConfig, without reading a checkpoint."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
+                          "`gankit train` run")
+    return from_dict(json.loads(path.read_text()))
+
+
+def read_logs(run_dir: Union[str, Path]) -> Dict[str, List[Dict[str, Any]]]:
+    """Every JSONL log of a run directory by name (see LOGS); a missing log is an empty list."""
+    return {name: read_jsonl(Path(run_dir) / file) for name, file in LOGS.items()}
+
+
+def sample_frames(run_dir: Union[str, Path]) -> List[Tuple[int, Path]]:
+    """(step, path) of the pictures in samples/step-XXXXXXX.png, by step."""
+    frames = []
+    for p in (Path(run_dir) / "samples").glob("step-*.png"):
+        try:
+            frames.append((int(p.stem.split("-")[1]), p))
+        except (IndexError, ValueError):
+            continue
+    return sorted(frames)
+
+
 class Run(SamplerMixin):
     """A trained run loaded for sampling and reading: ``Run(run_dir).generate(n, seed)``."""
 
@@ -59,8 +89,9 @@ class Run(SamplerMixin):
                               "`gankit train` run")
         self.cfg: RunConfig = from_dict(json.loads((self.run_dir / "config.json").read_text()))
         self.device = pick_device(device, key="device")
-        self.data_shape = data_shape(self.cfg.data)
         state = ckpt.load(self.checkpoint_path(step))
+        saved_shape = state.get("data_shape")
+        self.data_shape = tuple(int(d) for d in saved_shape) if saved_shape else data_shape(self.cfg.data)
         self.step = state["step"]
         self.G = self._generator(state["G"])
         self.G_ema = self._generator(state["G_ema"]) if state.get("G_ema") is not None else None

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
-from ..registry import Registry
+from ..registry import CALLABLE, Registry
 from . import effnet, vgg
 from .losses import softmax_smooth
 
-BACKBONES = Registry("backbone")
+BACKBONES = Registry("backbone", expects=CALLABLE)
 
 
 @dataclass

@@ -24,10 +24,11 @@ from typing import Callable, List
 import torch
 
 from ..errors import GankitError
-from ..registry import Registry
+from ..registry import Expects, Registry
 
 T = torch.Tensor
-AUGMENTS = Registry("DiffAugment policy")
+AUGMENTS = Registry("DiffAugment policy", expects=Expects(
+    lambda o: isinstance(o, list) and bool(o) and all(map(callable, o)), "a non-empty list of functions"))
 
 
 def _uniform(x: T) -> T:

@@ -15,9 +15,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..registry import Registry
+from ..registry import Registry, subclass_of
 
-LOSSES = Registry("loss")
 T = torch.Tensor
 
 
@@ -31,6 +30,9 @@ class Loss:
     @staticmethod
     def g(fake: T) -> T:
         raise NotImplementedError
+
+
+LOSSES = Registry("loss", expects=subclass_of(Loss))
 
 
 @LOSSES.register("bce")

@@ -31,6 +31,7 @@ from .context import TrainingContext
 from .fit_check import check_state
 from .hooks import Hook, check_unique
 from .loop import run_loop
+from . import progressive
 from .sampling import SamplerMixin
 
 
@@ -75,6 +76,9 @@ class Trainer(SamplerMixin):
         self.steps_per_epoch = max(1, batches // max(1, t.d_steps))
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.fixed_z = self.noise(cfg.sample.n, torch.Generator(self.device).manual_seed(t.seed + 1))
+        progressive.check_distributed(cfg, self.dist.world)
+        self.pg: Optional[progressive.Position] = None  # progressive growing: the schedule position
+        self._grow()
         self.stop_requested = False
         self._acc: Dict[str, List[torch.Tensor]] = {}
         self._t0 = time.time()
@@ -130,10 +134,18 @@ class Trainer(SamplerMixin):
     # ---- steps --------------------------------------------------------------------------------------------
     def train_step(self) -> None:
         """One G step: the D phase ``d_steps`` times, then the G phase."""
+        self._grow()
         for phase in self.phases:
             for k in range(phase.repeat):
                 self._run_phase(phase, k)
         self.step += 1
+        self._grow()  # hooks, samples and the checkpoint see the position for the images seen now
+
+    def _grow(self) -> None:
+        """Progressive growing: G, its EMA and D at the schedule position for step * batch_size images."""
+        if self.cfg.train.progressive:
+            self.pg = progressive.position_for(self.cfg, self.data_shape[-1], self.step * self.cfg.train.batch_size)
+            progressive.apply(self.pg, self.G, self.D, self.ema.model if self.ema is not None else None)
 
     def _run_phase(self, phase: Phase, k: int) -> None:
         if phase.name == "D":
@@ -190,6 +202,8 @@ class Trainer(SamplerMixin):
         stats = distributed.all_mean(stats, self.dist)  # every rank flushes at the same steps
         stats["lr_d"] = self.parts.opt_d.param_groups[0]["lr"]
         stats["lr_g"] = self.parts.opt_g.param_groups[0]["lr"]
+        if self.pg is not None:  # progressive growing: the resolution being trained and its fade-in weight
+            stats["pg_res"], stats["pg_alpha"] = self.pg.resolution, self.pg.alpha
         return stats
 
     def log_row(self, row: Dict[str, Any]) -> None:
@@ -229,6 +243,7 @@ class Trainer(SamplerMixin):
         p = self.parts
         return {
             "format": 1, "step": self.step, "d_updates": self.d_updates, "config": self.config_dict,
+            "data_shape": list(self.data_shape),  # a loaded run builds G without reading the data again
             "G": p.G.state_dict(), "D": p.D.state_dict(), "G_ema": p.ema.state_dict() if p.ema else None,
             "opt_g": p.opt_g.state_dict(), "opt_d": p.opt_d.state_dict(),
             "sched_g": p.sched_g.state_dict() if p.sched_g else None,
@@ -236,6 +251,8 @@ class Trainer(SamplerMixin):
             "scaler": p.scaler.state_dict(), "rng": ckpt.rng_state(self.data_gen, self.device),
             "data": {"perm": self.perm, "pos": self.pos}, "last_d_loss": p.loss.last_d_loss,
             "loss": p.loss.state_dict(),
+            "progressive": None if self.pg is None else  # for inspection and a loaded run's samples
+            {"images": self.step * self.cfg.train.batch_size, **self.pg.state_dict()},
             "hooks": {h.key: h.state_dict() for h in self.hooks},
         }
 
@@ -252,6 +269,7 @@ class Trainer(SamplerMixin):
         for sched, key in ((p.sched_g, "sched_g"), (p.sched_d, "sched_d")):
             if sched is not None and s.get(key):
                 sched.load_state_dict(s[key])
+        self._apply_changed_settings(s.get("config", {}).get("train", {}))
         p.scaler.load_state_dict(s["scaler"])
         ckpt.set_rng_state(s["rng"], self.data_gen, self.device)
         self.step, self.d_updates = int(s["step"]), int(s["d_updates"])
@@ -264,6 +282,24 @@ class Trainer(SamplerMixin):
         p.loss.load_state_dict(s.get("loss") or {"last_d_loss": s.get("last_d_loss", float("inf"))})
         for h in self.hooks:
             h.load_state_dict(s.get("hooks", {}).get(h.key, {}))
+        self._grow()  # the position follows from the step (exact mid-fade)
+
+    def _apply_changed_settings(self, saved: Dict[str, Any]) -> None:
+        """Optimizer settings a resume changed (allowed with --allow-change) win over the checkpoint's: loading an
+        optimizer's state brings back its old learning rate, betas and eps. Unchanged ones keep what the
+        checkpoint holds (a remedy may have changed them during training)."""
+        t = self.cfg.train
+        for which in ("d", "g"):
+            key = f"lr_{which}"
+            if key in saved and saved[key] != getattr(t, key):
+                self.set_lr(which, getattr(t, key))
+            for g in self.optimizer(which).param_groups:
+                if "betas" in g and (saved.get("beta1"), saved.get("beta2")) != (t.beta1, t.beta2):
+                    g["betas"] = (t.beta1, t.beta2)
+                if "alpha" in g and saved.get("rms_alpha") != t.rms_alpha:
+                    g["alpha"] = t.rms_alpha
+                if saved.get("eps") != t.eps:
+                    g["eps"] = t.eps
 
     def save_checkpoint(self) -> Path:
         """Write the checkpoint (rank 0); non-finite weights are never written over a good checkpoint."""
