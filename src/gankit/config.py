@@ -111,6 +111,10 @@ class TrainConfig:
                                      # E[sign(D(real))] stays at this target (StyleGAN2-ADA: 0.6); 0 = always on
     ada_kimg: float = 500.0          # ADA: thousands of images for p to move from 0 to 1 (StyleGAN2-ADA: 500)
     ada_interval: int = 4            # ADA: D steps between updates of p
+    progressive: bool = False        # progressive growing (model msg): start small, fade each doubling in
+    pg_start: int = 8                # progressive: the first resolution (a power of two, at most data.resolution)
+    pg_fade_kimg: float = 10.0       # progressive: thousands of images over which each new resolution fades in
+    pg_stable_kimg: float = 10.0     # progressive: thousands of images each resolution is held before the next
     auto_remedy: bool = False        # apply the diagnoser's remedies automatically
     diagnose: bool = True            # run the failure detectors and log their events
 
@@ -286,6 +290,7 @@ RANGES: Dict[str, Range] = {
     "train.d_steps": _POS_INT, "train.d_skip_below": Range(), "train.threads": _NONNEG_INT,
     "train.ema": _NONNEG, "train.ema_warmup": _NONNEG, "train.ada_target": Range(0, 1, hi_open=True),
     "train.ada_kimg": _POSITIVE, "train.ada_interval": _POS_INT,
+    "train.pg_start": Range(4, integer=True), "train.pg_fade_kimg": _NONNEG, "train.pg_stable_kimg": _NONNEG,
     "sample.every": _NONNEG_INT, "sample.n": _POS_INT, "sample.gif_frames": _POS_INT,
     "checkpoint.every": _POS_INT, "checkpoint.keep": _POS_INT, "log.every": _POS_INT,
     "eval.every": _NONNEG_INT, "eval.n": Range(2, integer=True),

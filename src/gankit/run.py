@@ -24,6 +24,7 @@ from .device import pick_device
 from .errors import GankitError
 from .models import build_models
 from .train import checkpoint as ckpt
+from .train import progressive
 from .train.sampling import SamplerMixin
 
 
@@ -95,6 +96,8 @@ class Run(SamplerMixin):
         self.step = state["step"]
         self.G = self._generator(state["G"])
         self.G_ema = self._generator(state["G_ema"]) if state.get("G_ema") is not None else None
+        # progressive growing: the saved schedule position, so samples are what the trainer drew at this step
+        self.pg = progressive.restore(state.get("progressive"), self.G, self.G_ema)
 
     def checkpoint_path(self, step: Optional[int] = None) -> Path:
         """latest.pt, or the step file of an earlier checkpoint still kept."""

@@ -31,11 +31,28 @@ adds one block, not 4x the work. Multiply-adds per image, one forward (torch's f
 section 4.1): weights are stored N(0, 1) and multiplied by sqrt(2 / fan_in) at run time (gain 1 for the toRGB
 and logit layers, which no LeakyReLU follows); without it the same draw is scaled once at initialisation, so
 both start as the same function and differ only in how the optimiser's steps scale.
+
+Progressive growing (ProGAN, Karras et al. 2018; the schedule is ``train/progressive.py``) runs on the same
+networks: ``set_lod(level, alpha)`` on G and D says which level is the finest one trained (``top``: 0 = 4x4,
+levels - 1 = full size) and how far it has faded in (``alpha`` in [0, 1]). No parameter is added, so the weights
+of a growing run load into the full network and back.
+
+* G computes the blocks up to ``top`` only. Its image at ``top`` is ``alpha * toRGB(new block) + (1 - alpha) *
+  upsample(image at top - 1)`` (both after tanh, so in [-1, 1]); the coarser images are as usual; every finer
+  entry is the ``top`` image upsampled (nearest) to that size, so the list keeps its length and ``finest`` of it
+  is what sampling gives: the current image at full size.
+* Real batches become the same list (``grow`` on the pooled pyramid): the pooled image at ``top`` faded with
+  the upsampled one below it, finer entries upsampled, so D treats real and fake alike.
+* D reads the images up to ``top`` (``reads`` of them; a longer list's finer entries are ignored). The
+  channels a finer block would feed at ``top`` are zeros, so its 1x1 fromRGB supplies half of the input there;
+  during a fade the new level's path (its fromRGB and the block below it) enters multiplied by alpha, in place of
+  those zeros. At alpha = 0 both networks are exactly the ones of the level before; at the last level with
+  alpha = 1 they are the full networks, operation for operation.
 """
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -117,7 +134,64 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, std.to(x.dtype)], 1)
 
 
-class MSGGenerator(nn.Module):
+def up2(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour x2 upsampling, (B, C, r, r) -> (B, C, 2r, 2r)."""
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def grow_list(images: Sequence[torch.Tensor], levels: int, top: int, alpha: float) -> List[torch.Tensor]:
+    """images[0 .. top] coarse -> fine (more may follow; they are dropped) -> ``levels`` images: the one at ``top``
+    faded in (``alpha * images[top] + (1 - alpha) * up2(images[top - 1])``), every finer one the previous one
+    upsampled. Example: 3 images of 4, 8, 16 px, levels 5, top 2 -> sizes 4, 8, 16, 32, 64 (the last two blocky)."""
+    out = list(images[:top + 1])
+    if alpha < 1.0:
+        out[top] = torch.lerp(up2(out[top - 1]), out[top], alpha)   # (B, C, r, r), r = 4 << top
+    for _ in range(top + 1, levels):
+        out.append(up2(out[-1]))                                      # (B, C, 2r, 2r)
+    return out
+
+
+class Growing:
+    """The progressive-growing position of a multi-scale network (the module docstring says what it changes).
+    ``top`` is the finest level trained, ``alpha`` its fade-in weight; (levels - 1, 1.0) is the full network."""
+    levels: int
+    top: int
+    alpha: float
+
+    def set_lod(self, level: Optional[int] = None, alpha: float = 1.0) -> None:
+        """Train and draw up to ``level`` (0 = 4x4, 1 = 8x8, ...; None = the full network), faded in by ``alpha``.
+
+        Example: ``G.set_lod(2, 0.25)`` -> 16x16 is a quarter faded in over the upsampled 8x8 image."""
+        level = self.levels - 1 if level is None else level
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < self.levels:
+            raise GankitError(f"set_lod: level must be an integer from 0 (4x4) to {self.levels - 1} "
+                              f"({self.resolution}x{self.resolution}), got {level!r}")
+        if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0 or (level == 0 and alpha < 1.0):
+            raise GankitError(f"set_lod: alpha must be a number in [0, 1] (1 at level 0, which has nothing to "
+                              f"fade from), got {alpha!r} at level {level}")
+        self.top, self.alpha = level, float(alpha)
+
+    @property
+    def lod(self) -> Tuple[int, float]:
+        """(top, alpha): the position ``set_lod`` set."""
+        return self.top, self.alpha
+
+    @property
+    def reads(self) -> int:
+        """How many images of the list (coarse -> fine) the network makes or reads at this position."""
+        return self.top + 1
+
+    @property
+    def growing(self) -> bool:
+        return self.top < self.levels - 1 or self.alpha < 1.0
+
+    def grow(self, images: List[torch.Tensor]) -> List[torch.Tensor]:
+        """A full pyramid (or its first ``reads`` images) as this position shows it (``grow_list``); the list
+        itself when the network is full."""
+        return grow_list(images, self.levels, self.top, self.alpha) if self.growing else images
+
+
+class MSGGenerator(Growing, nn.Module):
     """z (B, L) -> [(B, C, 4, 4), ..., (B, C, R, R)] in [-1, 1]; ``finest(G(z))`` is the image."""
     multiscale = True
 
@@ -125,6 +199,7 @@ class MSGGenerator(nn.Module):
                  leak: float = 0.2):
         super().__init__()
         self.levels, self.resolution = levels_for(resolution), resolution
+        self.top, self.alpha = self.levels - 1, 1.0   # progressive growing's position: the full network
         w = widths(base, resolution, cap)
 
         def conv_act(cin: int, cout: int) -> List[nn.Module]:  # 3x3 conv, LeakyReLU, pixel norm
@@ -140,22 +215,25 @@ class MSGGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> List[torch.Tensor]:
         x, out = z, []
-        for block, rgb in zip(self.blocks, self.to_rgb):
-            x = block(x)                        # (B, w_r, r, r), r = 4, 8, ..., R
-            out.append(torch.tanh(rgb(x)))      # (B, C, r, r)
-        return out
+        for i in range(self.top + 1):               # growing: nothing above the level being trained
+            x = self.blocks[i](x)                   # (B, w_r, r, r), r = 4, 8, ..., R
+            out.append(torch.tanh(self.to_rgb[i](x)))  # (B, C, r, r)
+        return self.grow(out)                       # the full network: out itself
 
 
-class MSGDiscriminator(nn.Module):
+class MSGDiscriminator(Growing, nn.Module):
     """[(B, C, 4, 4), ..., (B, C, R, R)] -> logits (B,). A tensor (B, C, R, R) is pooled into the pyramid first
-    (real images; fakes should come as G's list, so that every scale of G gets a gradient)."""
+    (real images; fakes should come as G's list, so that every scale of G gets a gradient). While growing, the
+    first ``reads`` images are enough."""
     multiscale = True
     mbstd_builtin = True  # model.mbstd is already part of the architecture
 
     def __init__(self, in_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False, leak: float = 0.2):
         super().__init__()
         self.levels, self.resolution = levels_for(resolution), resolution
+        self.top, self.alpha = self.levels - 1, 1.0   # progressive growing's position: the full network
         w = widths(base, resolution, cap)
+        self.width = w
         rgb = [c // 2 for c in w[:-1]] + [w[-1]]  # fromRGB channels per level; the full-size one gives them all
         self.from_rgb = nn.ModuleList(Conv(in_ch, c, 1, eq_lr) for c in rgb)
         self.act = nn.LeakyReLU(leak)
@@ -172,19 +250,28 @@ class MSGDiscriminator(nn.Module):
 
     def pyramid_of(self, images: Union[torch.Tensor, Sequence[torch.Tensor]]) -> List[torch.Tensor]:
         """The input as a list coarse -> fine, checked against this D's sizes."""
-        xs = pyramid(images, self.levels) if torch.is_tensor(images) else list(images)
+        xs = self.grow(pyramid(images, self.levels)) if torch.is_tensor(images) else list(images)
         sizes = [tuple(x.shape[-2:]) for x in xs]
-        want = [(4 << i, 4 << i) for i in range(self.levels)]
+        n = len(xs) if len(xs) in (self.levels, self.reads) else self.levels
+        want = [(4 << i, 4 << i) for i in range(n)]
         if sizes != want:
-            raise GankitError(f"the msg discriminator takes {self.levels} images of sizes "
-                              f"{', '.join(str(s[0]) for s in want)} (coarse to fine), got sizes {sizes}")
+            full = [str(4 << i) for i in range(self.levels)]
+            growing = f" (or the first {self.reads} while growing)" if self.growing else ""
+            raise GankitError(f"the msg discriminator takes {self.levels} images of sizes {', '.join(full)} "
+                              f"(coarse to fine){growing}, got sizes {sizes}")
         return xs
 
     def forward(self, images: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
-        xs = self.pyramid_of(images)
-        h = self.act(self.from_rgb[-1](xs[-1]))                       # (B, w_R, R, R)
-        for i in reversed(range(self.levels - 1)):
+        xs, top = self.pyramid_of(images), self.top
+        if top == self.levels - 1:
+            h = self.act(self.from_rgb[-1](xs[-1]))                   # (B, w_R, R, R)
+        else:  # growing: no finer block feeds this level yet; zeros stand for its channels
+            f = self.act(self.from_rgb[top](xs[top]))                 # (B, rgb_r, r, r)
+            h = torch.cat([f.new_zeros(f.shape[0], self.width[top] - f.shape[1], *f.shape[2:]), f], 1)
+        for i in reversed(range(top)):
             h = self.blocks[i](h)                                     # (B, w_r - rgb_r, r, r), r = 4 * 2^i
+            if i == top - 1 and self.alpha < 1.0:
+                h = h * self.alpha                                    # the new level fades in over the zeros
             h = torch.cat([h, self.act(self.from_rgb[i](xs[i]))], 1)  # (B, w_r, r, r)
         return self.final(h).reshape(-1)                              # (B,)
 

@@ -101,8 +101,19 @@ class GANLoss:
 
     def d_view(self, x: Tensor) -> Images:
         """A real batch in the form D takes (the one place a new kind of D input is made): the image pyramid
-        of a multi-scale D (MSG-GAN: 2x2 average pooling per level, coarse -> fine), else the batch itself."""
-        return pyramid(x, self.D.levels) if self.multiscale else x
+        of a multi-scale D (MSG-GAN: 2x2 average pooling per level, coarse -> fine), else the batch itself.
+        A growing D (progressive growing) shows the pyramid as G makes it at the schedule position: the
+        image at its level faded with the upsampled one below, finer entries upsampled from it (models/msg.py)."""
+        if not self.multiscale:
+            return x
+        xs = pyramid(x, self.D.levels)
+        return self.D.grow(xs) if hasattr(self.D, "grow") else xs
+
+    def d_reads(self, x: Images) -> Images:
+        """The scales D reads: a growing D ignores those above its level, so they are neither augmented nor
+        part of R1 / the gradient penalty (D's gradient there is zero); everything otherwise."""
+        n = getattr(self.D, "reads", None)
+        return x[:n] if isinstance(x, list) and n is not None and n < len(x) else x
 
     def d_logits(self, real: Images, fake: Images) -> Tuple[Tensor, Tensor]:
         """(B,) logits for real and fake, in one forward over both when D has no batch statistics."""
@@ -144,7 +155,8 @@ class GANLoss:
             with torch.no_grad(), self.autocast():
                 fake = self.G(z)  # no graph: the D step must not update G
             with self.autocast():
-                x_real, x_fake = self.d_inputs(self.d_view(real)), self.d_inputs(fake)
+                x_real = self.d_inputs(self.d_reads(self.d_view(real)))
+                x_fake = self.d_inputs(self.d_reads(fake))
                 lr, lf = self.d_logits(x_real, x_fake)  # (B,) each (B / pack with PacGAN)
         with self.autocast():
             rows = len(lr) * n // b  # D outputs for the global batch: targets are drawn for it, then sharded
@@ -177,7 +189,7 @@ class GANLoss:
 
     def _g_main(self, z: Tensor, n: int, rng):
         with rng("g"), self.autocast():
-            lf = self.D(self.d_inputs(self.G_train(z))).float()
+            lf = self.D(self.d_inputs(self.d_reads(self.G_train(z)))).float()
             loss = self.fn.g(lf)
         return self._weighted(loss, len(z), n), {"loss_g": loss.detach()}
 

@@ -21,6 +21,7 @@ from ..models import MODELS
 from ..registry import unknown_name_message
 from .augment import AUGMENTS
 from .losses import LOSSES
+from .progressive import config_problems as progressive_problems
 
 # What each model family is built for, known before anything is built (tests check these against the builders).
 # The data kind ("image" or "vector"); a model not listed takes either (the MLP).
@@ -56,6 +57,8 @@ APPLIES: Dict[str, Set[str]] = {
     "model.g_batchnorm": {"model:mlp", "model:dcgan"},
     "model.g_extra": {"model:dcgan"}, "model.d_extra": {"model:dcgan"}, "model.d_sort": {"model:toy-1d"},
     "model.eq_lr": {"model:msg"}, "model.max_channels": {"model:msg"},
+    "train.progressive": {"model:msg"}, "train.pg_start": {"model:msg"}, "train.pg_fade_kimg": {"model:msg"},
+    "train.pg_stable_kimg": {"model:msg"},
     "train.beta1": {"optimizer:adam"}, "train.beta2": {"optimizer:adam"}, "train.rms_alpha": {"optimizer:rmsprop"},
     "train.augment": {"data:image"},
 }
@@ -100,6 +103,7 @@ def _fit_problems(cfg: RunConfig) -> List[str]:
         problems += _resolution_problems(model, cfg.data.resolution)
     if model == "toy-1d" and not cfg.model.g_hidden:
         problems.append("model.g_hidden must name the width of toy-1d's generator, e.g. [50]; got []")
+    problems += progressive_problems(cfg)  # train.progressive needs a growing (multi-scale) model
     if cfg.train.augment.strip(", ") and kind != "image":
         problems.append(f"train.augment (DiffAugment) works on images, but {data} is {kind} data; "
                         "set train.augment=\"\"")
