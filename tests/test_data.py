@@ -77,6 +77,16 @@ def test_folder_mixed_sizes_and_modes(tmp_path, capsys):
     assert torch.equal(d.images, d2.images) and "from the cache" in capsys.readouterr().err
 
 
+def test_folder_of_16_bit_greys_keeps_its_tones(tmp_path):
+    folder = tmp_path / "grey16"
+    folder.mkdir()
+    for i, level in enumerate([0, 16384, 32768, 65535]):  # flat 16-bit images
+        Image.fromarray(np.full((12, 12), level, np.uint16)).save(folder / f"{i}.png")
+    d = load_data(DataConfig(name="folder", path=str(folder), resolution=8, channels=1, min_images=1),
+                  verbose=False)
+    assert sorted(int(v) for v in d.images.amax(dim=(1, 2, 3))) == [0, 64, 128, 255]
+
+
 def test_to_square_centre_crops_and_flattens_alpha():
     img = Image.new("RGBA", (40, 20), (0, 0, 0, 0))  # fully transparent -> white
     arr = to_square(img, 10, 3)

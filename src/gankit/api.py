@@ -23,6 +23,7 @@ from .registry import unknown_name_message
 from .run import Run, as_run_dir, load_run
 from .train import checkpoint as ckpt
 from .train import distributed
+from .train.lock import RunLock
 from .train.hooks import Hook
 from .train.trainer import Trainer
 from .train.validate import known_total_steps, validate_config
@@ -86,33 +87,42 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
     cfg = resolve_config(config, overrides)
     run_dir = Path(out) if out else default_run_dir(config, cfg)
     dist, owned = distributed.setup(cfg.train.device)
+    lock = RunLock(run_dir)  # rank 0 holds it from before the checkpoint is read until training ends
     try:
-        # rank 0 checks the run directory and reads the checkpoint; every rank gets (cfg, state) or the error
+        # rank 0 checks and locks the run directory and reads the checkpoint; every rank gets (cfg, state) or
+        # the error
         cfg, state = distributed.main_then_share(
-            lambda: _start_or_resume(cfg, run_dir, resume, overrides, allow_change), dist)
+            lambda: _start_or_resume(cfg, run_dir, resume, overrides, allow_change, lock), dist)
         trainer = Trainer(cfg, run_dir, hooks=(hooks if hooks is not None else default_hooks(cfg)),
                           verbose=verbose, dist=dist)
+        if state is not None:
+            trainer.load_state_dict(state)  # checks every tensor against the live run first (fit_check.py)
+        # nothing in the run directory changes before the checkpoint has loaded
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-        if state is not None:
-            trainer.load_state_dict(state)
-            if dist.is_main:
-                _truncate_jsonl(run_dir / "metrics.jsonl", trainer.step)
-                _truncate_jsonl(run_dir / "events.jsonl", trainer.step)
-            if verbose and dist.is_main:
-                print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
-                      + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
-        if dist.is_main:
+            if state is None:
+                _clear_unfinished(run_dir)
+            for log in ("metrics.jsonl", "events.jsonl"):
+                _truncate_jsonl(run_dir / log, trainer.step)
             _write_json(run_dir / "config.json", cfg.to_dict())
+        if state is not None and verbose and dist.is_main:
+            print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
+                  + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
         trainer.fit()
     finally:
+        lock.release()
         distributed.cleanup(owned)
     return run_dir
 
 
 def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Sequence[str],
-                     allow_change: Iterable[str]) -> Tuple[RunConfig, Optional[dict]]:
+                     allow_change: Iterable[str], lock: Optional[RunLock] = None) -> Tuple[RunConfig, Optional[dict]]:
     """The config to train with and the checkpoint to continue from (None for a fresh run)."""
+    check_run_dir(run_dir)
+    if lock is not None:
+        lock.acquire()  # GankitError naming the process that trains this run now
+    ckpt.remove_stale_temps(run_dir, run_dir / "checkpoints")  # partial files of killed runs
+    (run_dir / "config.tmp").unlink(missing_ok=True)  # what older versions left after a failed write
     latest = run_dir / "checkpoints" / ckpt.LATEST
     if not resume:
         if latest.exists():
@@ -140,10 +150,31 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     return cfg, state
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """Before anything is written: the run directory is a folder, or can be made, and can be written."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GankitError(f"--out {run_dir} is a file, not a folder; give a run directory such as runs/NAME")
+    for parent in run_dir.parents:
+        if parent.exists() and not parent.is_dir():
+            raise GankitError(f"cannot make the run directory {run_dir}: {parent} is a file, not a folder")
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GankitError(f"cannot write the run directory {run_dir}: {existing} is read-only or not yours; "
+                          "choose another --out")
+
+
+def _clear_unfinished(run_dir: Path) -> None:
+    """A fresh start in a folder whose run was killed before its first checkpoint: that run's log rows and
+    sample grids (the last one perhaps cut short) would mix with the new run's, so they go."""
+    for log in ("metrics.jsonl", "events.jsonl"):
+        (run_dir / log).unlink(missing_ok=True)
+    for grid in (run_dir / "samples").glob("step-*.png"):
+        grid.unlink(missing_ok=True)
+
+
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, sort_keys=True)
+    ckpt.atomic_write(path, lambda tmp: tmp.write_text(text), needed=len(text))
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
@@ -160,24 +191,84 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     path.write_text("".join(k + "\n" for k in keep))
 
 
-def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0) -> Path:
-    """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs."""
+MAX_GRID = 10000  # images in one .png grid; more go to a .npy file or a folder
+
+
+def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0,
+           step: Optional[int] = None) -> Path:
+    """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs.
+    ``step`` samples an earlier checkpoint that is still kept (checkpoints/step-*.pt) instead of the latest.
+
+    The output path is checked before the run is loaded, and (for ``.npy``) the free disk space before any
+    sample is drawn; samples are drawn and written 1 000 at a time, so n is bounded by the disk, not the
+    memory. The noise is what ``load_run(run_dir).generate(n, seed)`` draws.
+    """
     from . import viz
-    run = Run(run_dir)
-    x = run.generate(n, seed=seed)
-    out = Path(out)
-    if out.suffix == ".npy":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, x.numpy().astype(np.float32))
-    elif x.dim() != 4:
+    out = Path(out).expanduser()
+    _check_sample_out(out, n)
+    run = Run(run_dir, step=step)
+    shape = tuple(run.data_shape)
+    if len(shape) != 3 and out.suffix != ".npy":
         raise GankitError(f"{run.cfg.data.name} samples are vectors; write them to a .npy file (--out samples.npy)")
+    if out.suffix == ".npy":
+        nbytes = n * int(np.prod(shape)) * 4 + 128  # float32 values and the header
+        _free_space_for(out, nbytes)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write(out, lambda tmp: _write_npy(tmp, run, n, seed, shape), needed=nbytes)
     elif out.suffix == ".png":
-        viz.save_grid(x, out)
-    elif out.suffix:
-        raise GankitError(f"--out must end in .npy or .png, or be a folder; got {out}")
+        viz.save_grid(run.generate(n, seed=seed), out)
     else:
-        out.mkdir(parents=True, exist_ok=True)
         from PIL import Image
-        for i, img in enumerate(viz.to_uint8(x)):
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:06d}.png")
+        out.mkdir(parents=True, exist_ok=True)
+        i = 0
+        for x in _batches(run, n, seed):
+            for img in viz.to_uint8(x):
+                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:06d}.png")
+                i += 1
     return out
+
+
+def _check_sample_out(out: Path, n: int) -> None:
+    if out.suffix and out.suffix not in (".npy", ".png"):
+        raise GankitError(f"--out must end in .npy or .png, or be a folder; got {out}")
+    if out.exists() and not out.is_dir() and not out.suffix:
+        raise GankitError(f"--out {out} is an existing file without an extension; give a .npy or .png file, "
+                          "or a folder for PNGs")
+    if out.is_dir() and out.suffix:
+        raise GankitError(f"--out {out} is a folder; give a file name inside it, such as {out / 'samples.npy'}")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise GankitError(f"cannot write {out}: {parent} is a file, not a folder")
+    existing = next(p for p in (out.parent, *out.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GankitError(f"cannot write {out}: {existing} is read-only or not yours; choose another --out")
+    if out.suffix == ".png" and n > MAX_GRID:
+        raise GankitError(f"a .png grid holds at most {MAX_GRID} images, not {n}; write them to a .npy file "
+                          "or a folder (--out DIR)")
+
+
+def _free_space_for(out: Path, needed: int) -> None:
+    import shutil
+    existing = next(p for p in (out.parent, *out.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if needed > free:
+        raise GankitError(f"{out} would take {needed / 2**20:,.0f} MB and {existing} has {free / 2**20:,.0f} MB "
+                          "free; ask for fewer samples (--n) or write elsewhere")
+
+
+def _batches(run: Run, n: int, seed: int, batch: int = 1000) -> Iterable[torch.Tensor]:
+    """n samples, batch at a time, from one noise stream: the same draws as run.generate(n, seed)."""
+    gen = torch.Generator(run.device).manual_seed(seed)
+    width = 1 if getattr(run.sampling_model(), "elementwise", False) else None
+    for i in range(0, n, batch):
+        m = min(batch, n - i)
+        yield run.generate(m, z=run.noise(m, gen, width), batch=batch)
+
+
+def _write_npy(path: Path, run: Run, n: int, seed: int, shape: tuple) -> None:
+    """A float32 .npy written batch by batch with plain writes (a full disk is then an OSError; a memory map
+    would die of SIGBUS instead)."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n, *shape)})
+        for x in _batches(run, n, seed):
+            f.write(np.ascontiguousarray(x.numpy(), dtype="<f4").tobytes())

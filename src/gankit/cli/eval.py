@@ -46,8 +46,9 @@ def _metric_list(text: str | None) -> List[str]:
 def _check(args: argparse.Namespace) -> None:
     from ..errors import GankitError
     from ..metrics import EXTRACTORS, METRICS
-    if args.n < 0:
-        raise GankitError("--n must be positive")
+    if args.n < 0 or args.n == 1:
+        raise GankitError(f"--n must be at least 2, got {args.n}: the statistics compare sets of samples "
+                          "(a reliable FID needs thousands)")
     if args.features:
         EXTRACTORS.get(args.features)  # did-you-mean on a typo
     for m in _metric_list(getattr(args, "metrics", None)):

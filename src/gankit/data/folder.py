@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,9 +42,19 @@ def folder_channels(files: List[Path]) -> int:
     return 1
 
 
+def to_8bit(arr: np.ndarray) -> np.ndarray:
+    """16-bit greys (PIL modes I;16*, and I, which is how 16-bit PNGs open) -> uint8: 0..65535 onto 0..255.
+
+    PIL's own convert("L") clips these at 255 instead of scaling, so a 16-bit image would come out white.
+    """
+    return np.clip(np.rint(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+
+
 def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
     """Any PIL image -> (C, R, R) uint8: transparency over white, shorter side resized to R, centre crop."""
     img = ImageOps.exif_transpose(img)
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        img = Image.fromarray(to_8bit(np.asarray(img)))
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -61,7 +71,8 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
-    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v1".encode())
+    # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white), so v1 caches are decoded again
+    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v2".encode())
     for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -84,6 +95,34 @@ def decode_folder(folder: Path, files: List[Path], resolution: int, channels: in
     return torch.from_numpy(stack), bad
 
 
+def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torch.Tensor, List[str]]]:
+    """(images, unreadable files) from a cache file, or None (the file deleted, with a line) when it is damaged."""
+    try:
+        saved = torch.load(cache, map_location="cpu", weights_only=True)
+        images, bad = saved["images"], saved["bad"]
+        if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
+                and tuple(images.shape[1:]) == shape and isinstance(bad, list)
+                and all(isinstance(b, str) for b in bad)):
+            raise ValueError("unexpected contents")
+        return images, list(bad)
+    except Exception as e:
+        say(True, f"the folder cache {cache} is damaged ({type(e).__name__}); decoding the images again")
+        cache.unlink(missing_ok=True)
+        return None
+
+
+def _write_cache(cache: Path, images: torch.Tensor, bad: List[str]) -> None:
+    """Cache the decoded folder atomically; a full disk or a read-only cache only costs the next run's time."""
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"images": images, "bad": bad}, tmp)
+        os.replace(tmp, cache)
+    except (OSError, RuntimeError) as e:
+        tmp.unlink(missing_ok=True)
+        say(True, f"could not write the folder cache {cache} ({type(e).__name__}); going on without it")
+
+
 @SOURCES.register("folder", info=DatasetInfo(
     kind="image", shape=image_shape, picture="grid", features="inception", metrics=("fid",), folder=True))
 def image_folder(cfg, verbose: bool = True) -> ImageData:
@@ -98,17 +137,14 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
                           "add images or pass another folder")
     channels = cfg.channels or folder_channels(files)  # unset: grayscale folders stay grayscale
     cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
-    if cache.is_file():
-        saved = torch.load(cache, weights_only=True)
-        images, bad = saved["images"], list(saved["bad"])
+    saved = _read_cache(cache, (channels, cfg.resolution, cfg.resolution)) if cache.is_file() else None
+    if saved is not None:
+        images, bad = saved
         say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
     else:
         say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
         images, bad = decode_folder(folder, files, cfg.resolution, channels, verbose)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"images": images, "bad": bad}, tmp)
-        os.replace(tmp, cache)
+        _write_cache(cache, images, bad)
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")

@@ -87,6 +87,10 @@ def load_idx(name: str, split: str, root: Optional[str], verbose: bool = True):
             raise ValueError("image and label counts differ")
     except (ValueError, OSError) as e:
         raise GankitError(f"{files[img_name].parent}: damaged {name} idx file ({e}); delete it and run again")
+    if labels.size and labels.max() > 9:  # uint8, so never below 0
+        wrong = int((labels > 9).sum())
+        raise GankitError(f"{files[lab_name]}: {name} labels must be 0-9, but {wrong} of {labels.size} are "
+                          f"larger (up to {int(labels.max())}); this is not a {name} label file — replace it")
     say(verbose, f"{name} {split}: {len(images)} images from {files[img_name].parent}")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 

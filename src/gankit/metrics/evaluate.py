@@ -139,6 +139,11 @@ def default_n(metrics: Sequence[str]) -> int:
 
 
 def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
+    real = ev.real
+    if real is not None and real.kind == fake.kind and tuple(real.x.shape[1:]) != tuple(fake.x.shape[1:]):
+        what = "images" if fake.kind == "image" else "vectors"
+        raise GankitError(f"{fake.label} holds {what} of shape {tuple(fake.x.shape[1:])} but {real.label} "
+                          f"holds {tuple(real.x.shape[1:])}; compare samples of the data's own size")
     return ev.real_features()["features"], ev.fake_features(fake, memo)["features"]
 
 

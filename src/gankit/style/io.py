@@ -38,6 +38,11 @@ def open_image(src: ImageLike, what: str = "image") -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return _to_rgb(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError:  # PIL refuses images over 2x MAX_IMAGE_PIXELS before decoding them
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise GankitError(f"{what} {str(src)!r} has more than {limit:,} pixels, too many to decode safely (a "
+                          "decompression bomb, or a huge image); shrink it first, e.g. to 4000 px on the "
+                          "longer side") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         kind = "is not an image" if isinstance(e, UnidentifiedImageError) else f"cannot be read ({e})"
         raise GankitError(f"{what} {str(src)!r} {kind}; pass a PNG, JPEG, WebP or BMP file") from None
