@@ -13,7 +13,7 @@ from gankit.cli import PLUGINS, build_parser, main
 from gankit.config import RunConfig, all_keys, apply_overrides, load_config, preset_names
 from gankit.errors import GankitError
 from gankit.models import MODELS, build_models
-from gankit.train.validate import MODEL_DATA, MODEL_RESOLUTIONS, used_config, validate_config
+from gankit.train.validate import used_config, validate_config
 
 
 def one_line_error(capsys):
@@ -68,13 +68,14 @@ def test_settings_that_do_not_fit_together(preset, items, words, no_data):
 
 
 def test_the_model_tables_agree_with_the_builders():
-    """MODEL_RESOLUTIONS and MODEL_DATA predict what the builders accept (checked by building, tiny widths)."""
+    """Each model's ModelInfo (data kind, sizes) predicts what its builder accepts (checked by building, tiny
+    widths)."""
     for name in MODELS.names():
         cfg = apply_overrides(RunConfig(), [f"model.name={name}", "model.g_channels=2", "model.d_channels=2",
                                             "model.g_hidden=[4]", "model.d_hidden=[4]", "model.max_channels=8"]).model
         for r in range(4, 41):
-            fits, _ = MODEL_RESOLUTIONS.get(name, (lambda r: True, ""))
-            expected = MODEL_DATA.get(name, "image") == "image" and fits(r)
+            info = MODELS.info(name)
+            expected = info.takes("image") and (info.sizes is None or info.sizes(r))
             try:
                 G, D = build_models(cfg, (1, r, r))
                 z = torch.rand(2, r) if getattr(G, "elementwise", False) else torch.randn(2, cfg.latent_dim)
@@ -83,7 +84,7 @@ def test_the_model_tables_agree_with_the_builders():
                 D(out)
             except (GankitError, RuntimeError, ValueError):
                 built = False
-            assert built == expected, f"model {name} at {r}x{r}: built {built}, the tables say {expected}"
+            assert built == expected, f"model {name} at {r}x{r}: built {built}, its ModelInfo says {expected}"
 
 
 def test_every_preset_and_the_golden_overrides_validate():
@@ -254,3 +255,15 @@ def test_fashion_from_the_system_package_without_trying_the_network(tmp_path, mo
     _idx_folder(tmp_path / "cache" / "mnist")
     images, _ = idx.load_idx("mnist", "test", None, verbose=False)
     assert images.shape == (8, 1, 28, 28)
+
+
+def test_every_model_key_a_model_info_names_is_a_config_key_it_reads():
+    from gankit.config import all_keys
+    keys = set(all_keys())
+    for name in MODELS.names():
+        info = MODELS.info(name)
+        assert set(info.keys) <= keys, f"{name}: {set(info.keys) - keys} are not config keys"
+        shown = used_config(apply_overrides(RunConfig(), [f"model.name={name}"]))
+        for key in info.keys:
+            section, field = key.split(".")
+            assert field in shown[section], f"the dry-run of a {name} run hides {key}"

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
-from .registry import MODELS
+from .registry import MODELS, ModelInfo
 
 
 class KerasGenerator(nn.Module):
@@ -55,7 +55,9 @@ def glorot(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@MODELS.register("keras-dcgan")
+@MODELS.register("keras-dcgan", info=ModelInfo(
+    data="image", sizes=lambda r: r == 32, sizes_text="32",
+    keys=("model.latent_dim", "model.leak", "model.d_dropout")))
 def build_keras_dcgan(cfg, shape):
     c, h, w = shape
     if (h, w) != (32, 32):

@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from .registry import MODELS
+from .registry import MODELS, ModelInfo
 from .layers import Logits, mlp
 
 
@@ -39,7 +39,9 @@ class MLPDiscriminator(nn.Module):
         return self.main(x.flatten(1)).squeeze(1)  # (B,) logits; the lesson's Sigmoid lives in the loss
 
 
-@MODELS.register("mlp")
+@MODELS.register("mlp", info=ModelInfo(
+    data="any", keys=("model.latent_dim", "model.g_hidden", "model.d_hidden", "model.leak", "model.d_dropout",
+                      "model.g_batchnorm")))
 def build_mlp(cfg, shape):
     G = MLPGenerator(cfg.latent_dim, cfg.g_hidden, shape, cfg.leak, bool(cfg.g_batchnorm))
     D = MLPDiscriminator(shape, cfg.d_hidden, cfg.leak, cfg.d_dropout)
@@ -86,7 +88,8 @@ class SetDiscriminator(nn.Module):
         return self.main(torch.cat([x, dev], 1)).squeeze(1)  # (B, 2W) -> (B,)
 
 
-@MODELS.register("toy-1d")
+@MODELS.register("toy-1d", info=ModelInfo(
+    data="vector", keys=("model.g_hidden", "model.d_hidden", "model.leak", "model.d_sort")))
 def build_toy_1d(cfg, shape):
     return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden, cfg.d_sort, cfg.leak)
 
@@ -102,7 +105,9 @@ class ToyGenerator(nn.Module):
         return self.main(z)
 
 
-@MODELS.register("toy-mlp")
+@MODELS.register("toy-mlp", info=ModelInfo(
+    data="vector", keys=("model.latent_dim", "model.g_hidden", "model.d_hidden", "model.leak",
+                         "model.d_dropout")))
 def build_toy_mlp(cfg, shape):
     G = ToyGenerator(cfg.latent_dim, cfg.g_hidden, shape[0])
     D = Logits(mlp([shape[0], *cfg.d_hidden, 1], nn.LeakyReLU(cfg.leak), cfg.d_dropout))

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GankitError
-from .registry import MODELS
+from .registry import MODELS, ModelInfo
 from .pyramid import levels_for, pyramid
 
 SQRT2 = math.sqrt(2.0)
@@ -276,7 +276,12 @@ class MSGDiscriminator(Growing, nn.Module):
         return self.final(h).reshape(-1)                              # (B,)
 
 
-@MODELS.register("msg")
+@MODELS.register("msg", info=ModelInfo(
+    data="image", sizes=lambda r: r >= 8 and not r & (r - 1),
+    sizes_text="a power of two from 8 (8, 16, 32, 64, 128, 256, ...)",
+    keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.eq_lr",
+          "model.max_channels", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
+          "train.pg_stable_kimg"), grows=True))
 def build_msg(cfg, shape):
     """MSG-GAN G and D for square images (C, R, R), R a power of two from 8 (32, 64, 128, 256)."""
     if len(shape) != 3 or shape[1] != shape[2]:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GankitError
-from .registry import MODELS
+from .registry import MODELS, ModelInfo
 
 
 class GBlock(nn.Module):
@@ -99,7 +99,9 @@ def _init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@MODELS.register("resnet")
+@MODELS.register("resnet", info=ModelInfo(
+    data="image", sizes=lambda r: r in (28, 32), sizes_text="28 or 32",
+    keys=("model.latent_dim", "model.g_channels", "model.d_channels")))
 def build_resnet(cfg, shape):
     c, h, w = shape
     plans = {32: (4, 3), 28: (7, 2)}

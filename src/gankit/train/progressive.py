@@ -31,9 +31,13 @@ from torch import nn
 
 from ..config import RunConfig
 from ..errors import GankitError
+from ..models.registry import MODELS
 
-# Model families whose G and D take a schedule position (``set_lod``); tests check this against the builders.
-GROWING_MODELS = ("msg",)
+
+
+def growing_models() -> List[str]:
+    """Model families whose G and D take a schedule position (``set_lod``): ``ModelInfo.grows``."""
+    return [m for m in MODELS.names() if MODELS.info(m).grows]
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,9 @@ def config_problems(cfg: RunConfig) -> List[str]:
     t = cfg.train
     if not t.progressive:
         return []
-    if cfg.model.name not in GROWING_MODELS:
+    if cfg.model.name not in growing_models():
         return [f"train.progressive=true grows a multi-scale network, and model.name={cfg.model.name} is not one; "
-                f"use model.name={' or '.join(GROWING_MODELS)}, or train.progressive=false"]
+                f"use model.name={' or '.join(growing_models())}, or train.progressive=false"]
     r, s = cfg.data.resolution, t.pg_start
     if isinstance(s, int) and isinstance(r, int) and (s & (s - 1) or s > r):
         return [f"train.pg_start must be a power of two from 4 up to data.resolution ({r}), got {s}"]

@@ -23,22 +23,9 @@ from .augment import AUGMENTS
 from .losses import LOSSES
 from .progressive import config_problems as progressive_problems
 
-# What each model family is built for, known before anything is built (tests check these against the builders).
-# The data kind ("image" or "vector"); a model not listed takes either (the MLP).
-MODEL_DATA = {"dcgan": "image", "keras-dcgan": "image", "resnet": "image", "msg": "image",
-              "toy-1d": "vector", "toy-mlp": "vector"}
-# The image sizes a conv net can build, and how to say them; a model not listed takes any size >= 4.
-MODEL_RESOLUTIONS: Dict[str, Tuple[Callable[[int], bool], str]] = {
-    "dcgan": (lambda r: any(r == s0 << k for s0 in (4, 7) for k in range(1, r.bit_length())),
-              "4*2^k or 7*2^k with k >= 1 (8, 14, 16, 28, 32, 56, 64, 112, 128, ...)"),
-    "keras-dcgan": (lambda r: r == 32, "32"),
-    "resnet": (lambda r: r in (28, 32), "28 or 32"),
-    "msg": (lambda r: r >= 8 and not r & (r - 1), "a power of two from 8 (8, 16, 32, 64, 128, 256, ...)"),
-}
-
-# Keys that only some runs use, and which: a run is described by tags (model:NAME, data:SOURCE, data:KIND,
-# data:files for the datasets read from files, optimizer:NAME); a key applies when one of its tags is the run's.
-# A key not listed applies to every run; a model or data source no entry names uses all of its section's keys.
+# Data and optimizer keys that only some runs use: a run is described by tags (data:SOURCE, data:KIND,
+# data:files for the datasets read from files, data:folder, optimizer:NAME); a key applies when one of its tags
+# is the run's. A key not listed (and named by no ModelInfo) applies to every run.
 APPLIES: Dict[str, Set[str]] = {
     "data.root": {"data:files"}, "data.split": {"data:files"}, "data.classes": {"data:files"},
     "data.path": {"data:image"}, "data.min_images": {"data:folder"},
@@ -46,22 +33,10 @@ APPLIES: Dict[str, Set[str]] = {
     "data.mirror": {"data:image"},
     "data.mean": {"data:gaussian-1d"}, "data.std": {"data:gaussian-1d"}, "data.dim": {"data:gaussian-1d"},
     "data.epoch_size": {"data:vector"},
-    "model.latent_dim": {"model:mlp", "model:dcgan", "model:keras-dcgan", "model:resnet", "model:msg",
-                         "model:toy-mlp"},
-    "model.g_hidden": {"model:mlp", "model:toy-1d", "model:toy-mlp"},
-    "model.d_hidden": {"model:mlp", "model:toy-1d", "model:toy-mlp"},
-    "model.g_channels": {"model:dcgan", "model:resnet", "model:msg"},
-    "model.d_channels": {"model:dcgan", "model:resnet", "model:msg"},
-    "model.leak": {"model:mlp", "model:dcgan", "model:keras-dcgan", "model:msg", "model:toy-1d", "model:toy-mlp"},
-    "model.d_dropout": {"model:mlp", "model:dcgan", "model:keras-dcgan", "model:toy-mlp"},
-    "model.g_batchnorm": {"model:mlp", "model:dcgan"},
-    "model.g_extra": {"model:dcgan"}, "model.d_extra": {"model:dcgan"}, "model.d_sort": {"model:toy-1d"},
-    "model.eq_lr": {"model:msg"}, "model.max_channels": {"model:msg"},
-    "train.progressive": {"model:msg"}, "train.pg_start": {"model:msg"}, "train.pg_fade_kimg": {"model:msg"},
-    "train.pg_stable_kimg": {"model:msg"},
     "train.beta1": {"optimizer:adam"}, "train.beta2": {"optimizer:adam"}, "train.rms_alpha": {"optimizer:rmsprop"},
     "train.augment": {"data:image"},
 }
+# Model keys: a key some model's ModelInfo.keys names applies to the runs of the models that name it.
 
 
 def validate_config(cfg: RunConfig, more: Sequence[str] = ()) -> RunConfig:
@@ -94,12 +69,12 @@ def _fit_problems(cfg: RunConfig) -> List[str]:
     kind, model = dataset_info(cfg.data).kind, cfg.model.name
     data = f"data.name={cfg.data.name}"
     problems = []
-    wants = MODEL_DATA.get(model)
-    if wants and wants != kind:
-        others = [m for m in MODELS.names() if MODEL_DATA.get(m, kind) == kind]
-        problems.append(f"model.name={model} is built for {wants} data, but {data} is {kind} data; "
+    info = MODELS.info(model)  # what the model is built for (models/registry.py ModelInfo)
+    if not info.takes(kind):
+        others = [m for m in MODELS.names() if MODELS.info(m).takes(kind)]
+        problems.append(f"model.name={model} is built for {info.data} data, but {data} is {kind} data; "
                         f"choose a model for {kind} data: {', '.join(others)}")
-    if kind == "image" and wants != "vector":
+    elif kind == "image":
         problems += _resolution_problems(model, cfg.data.resolution)
     if model == "toy-1d" and not cfg.model.g_hidden:
         problems.append("model.g_hidden must name the width of toy-1d's generator, e.g. [50]; got []")
@@ -111,15 +86,17 @@ def _fit_problems(cfg: RunConfig) -> List[str]:
 
 
 def _resolution_problems(model: str, resolution: Any) -> List[str]:
-    if model not in MODEL_RESOLUTIONS or not isinstance(resolution, int) or resolution < 4:
+    info = MODELS.info(model)
+    if info.sizes is None or not isinstance(resolution, int) or resolution < 4:
         return []  # any size, or already reported by the range check
-    fits, sizes = MODEL_RESOLUTIONS[model]
-    return [] if fits(resolution) else [f"data.resolution must be {sizes} for model.name={model}, got {resolution}"]
+    if info.sizes(resolution):
+        return []
+    return [f"data.resolution must be {info.sizes_text} for model.name={model}, got {resolution}"]
 
 
 def run_tags(cfg: RunConfig) -> Set[str]:
-    """The tags APPLIES matches against: the model, the data source and its kind, the optimizer."""
-    tags = {f"model:{cfg.model.name}", f"optimizer:{cfg.train.optimizer}"}
+    """The tags APPLIES matches against: the data source and its kind, the optimizer."""
+    tags = {f"optimizer:{cfg.train.optimizer}"}
     if cfg.data.name in SOURCES:
         info = dataset_info(cfg.data)
         tags |= {f"data:{dataset_name(cfg.data)}", f"data:{info.kind}"}
@@ -131,19 +108,17 @@ def run_tags(cfg: RunConfig) -> Set[str]:
 
 
 def applies(key: str, cfg: RunConfig) -> bool:
-    """Whether a run with this config uses ``key`` (see APPLIES)."""
+    """Whether a run with this config uses ``key`` (APPLIES for data and optimizer keys, ModelInfo.keys for
+    the keys a model reads)."""
+    model_keys = {k for m in MODELS.names() for k in MODELS.info(m).keys}
+    if key in model_keys:
+        return cfg.model.name not in MODELS or key in MODELS.info(cfg.model.name).keys
     wanted = APPLIES.get(key)
     if not wanted:
         return True
-    tags = run_tags(cfg)
-    kind = next(iter(wanted)).split(":")[0]
-    named = {t for ts in APPLIES.values() for t in ts}
-    mine = {t for t in tags if t.startswith(kind + ":")}
-    if kind in ("model", "optimizer") and not mine & named:
-        return True  # a model (or optimizer) the table does not know: show its keys
-    if kind == "data" and cfg.data.name not in SOURCES:
+    if next(iter(wanted)).startswith("data:") and cfg.data.name not in SOURCES:
         return True
-    return bool(wanted & tags)
+    return bool(wanted & run_tags(cfg))
 
 
 def used_config(cfg: RunConfig) -> Dict[str, Any]:
