@@ -21,9 +21,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 venv install dev: $(VENV)/.installed
 
+# A new run directory each time (runs/demo-YYYYmmdd-HHMMSS), so `make demo` can run again.
 demo: $(VENV)/.installed
-	$(BIN)/gankit train mnist-demo --out runs/demo
-	@echo "Open runs/demo/: samples/ (grids), progress.gif, losses.png, metrics.jsonl, checkpoints/latest.pt"
+	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/gankit train mnist-quick --out $$run && \
+	echo "Open $$run/report.html in a browser: what was run, the curves, samples over training, real vs generated." && \
+	echo "Also in $$run/: samples/ (grids), progress.gif, metrics.jsonl, events.jsonl, checkpoints/latest.pt"
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

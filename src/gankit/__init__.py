@@ -5,6 +5,8 @@
     >>> x = gankit.load_run(run_dir).generate(1000)
     >>> gankit.evaluate(x, "ring-2d")                      # mode metrics
     >>> gankit.stylize("photo.jpg", "painting.jpg")        # neural style transfer
+    >>> gankit.interpolate("runs/mnist", 10, "walk.png")   # a latent walk: walk.png and walk.gif
+    >>> gankit.report("runs/ring")                         # runs/ring/report.html
 
 Heavy modules load on first use, so `import gankit` stays quick.
 """
@@ -23,6 +25,8 @@ _EXPORTS = {
     "evaluate": ("gankit.metrics.api", "evaluate"),
     "evaluate_run": ("gankit.metrics.api", "evaluate_run"),
     "stylize": ("gankit.style", "stylize"),
+    "interpolate": ("gankit.walk", "interpolate"),
+    "report": ("gankit.report", "build_report"),
     "GankitError": ("gankit.errors", "GankitError"),
 }
 

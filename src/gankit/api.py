@@ -71,6 +71,9 @@ def default_hooks(cfg: RunConfig) -> List[Hook]:
         from .diagnose import DiagnoseHook
         diagnose = DiagnoseHook()
         diagnose.all_ranks = True  # its remedies change training, so under torchrun every rank runs it
+    from .report import ReportHook  # report.html at the end, after the GIF and every final row
+    from .tensorboard import TensorBoardHook
+    hooks += [ReportHook()] + ([TensorBoardHook()] if cfg.log.tensorboard else [])
         hooks.append(diagnose)
     hooks.append(SummaryHook())
     return hooks

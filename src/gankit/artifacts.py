@@ -20,23 +20,28 @@ PICTURES = Registry("sample picture", expects=CALLABLE)
 def _grid(trainer: Any, path, title: str) -> None:
     """Images: a grid from the fixed noise."""
     x = trainer.generate(len(trainer.fixed_z), z=trainer.fixed_z)
-    viz.save_grid(x, path, scale=2 if x.shape[-1] <= 32 else 1)
+    viz.save_grid(x, path, scale=2 if x.shape[-1] <= 32 else 1, caption=title)  # the frame says its step
 
 
 @PICTURES.register("density-1d")
 def _density(trainer: Any, path, title: str) -> None:
-    """All values of 5 000 samples as a density against the N(mean, std) target."""
+    """All values of 5 000 samples as a density against the N(mean, std) target, with D's curve (lesson 002)."""
+    from .report.fields import d_curve_1d
     target = trainer.data.target
     x = trainer.generate(5000, seed=trainer.cfg.train.seed + 1).numpy()
-    viz.plot_1d(x, target["mean"], target["std"], path, title)
+    curve = d_curve_1d(trainer, x) if getattr(trainer, "D", None) is not None else None
+    viz.plot_1d(x, target["mean"], target["std"], path, title, d_curve=curve)
 
 
 @PICTURES.register("scatter-2d")
 def _scatter(trainer: Any, path, title: str) -> None:
-    """2 000 points in the plane over the mode centres."""
+    """2 000 points in the plane over the mode centres and D's decision map with G's gradient (GAN Lab's view)."""
+    from .report.fields import d_field_2d
     modes = trainer.data.modes
     x = trainer.generate(2000, seed=trainer.cfg.train.seed + 1).numpy()
-    viz.plot_2d(x, path, None if modes is None else modes.numpy(), title)
+    span = float(modes.abs().max()) * 1.5 + 0.5 if modes is not None else float(abs(x).max()) * 1.1 + 0.5
+    field = d_field_2d(trainer, x, span) if getattr(trainer, "D", None) is not None else None
+    viz.plot_2d(x, path, None if modes is None else modes.numpy(), title, field=field)
 
 
 def save_picture(trainer: Any, path, title: str = "") -> None:
@@ -63,6 +68,11 @@ class SampleHook(Hook):
 
     def on_epoch(self, trainer: Any) -> None:
         if trainer.cfg.sample.every <= 0:
+            self._save(trainer)
+
+    def on_end(self, trainer: Any) -> None:
+        """Every run ends with a picture of its final state (also when stopped early, or shorter than an epoch)."""
+        if not (trainer.run_dir / "samples" / f"step-{trainer.step:07d}.png").is_file():
             self._save(trainer)
 
 

@@ -136,6 +136,7 @@ class CheckpointConfig:
 class LogConfig:
     every: int = 10                  # steps between metrics.jsonl rows (losses averaged over the interval)
     progress: bool = True            # progress bar on stderr
+    tensorboard: bool = False        # also write TensorBoard event files to RUN_DIR/tensorboard (gankit[tensorboard])
 
 
 @dataclass

@@ -33,10 +33,22 @@ def grid(x: torch.Tensor, nrow: Optional[int] = None, pad: int = 2) -> Image.Ima
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
 
 
-def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None, scale: int = 1) -> Path:
+def captioned(img: Image.Image, text: str) -> Image.Image:
+    """img with a dark band above it holding `text` (e.g. "step 1200"), so a frame says where it is from."""
+    from PIL import ImageDraw
+    band = 14
+    out = Image.new(img.mode, (img.width, img.height + band), 0)
+    out.paste(img, (0, band))
+    ImageDraw.Draw(out).text((4, 1), text, fill=255 if img.mode == "L" else (255, 255, 255))
+    return out
+
+
+def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None, scale: int = 1, caption: str = "") -> Path:
     img = grid(x, nrow)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    if caption:
+        img = captioned(img, caption)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
@@ -106,15 +118,28 @@ def plot_losses(metrics: Path, out: Path, title: str = "") -> Optional[Path]:
     return out
 
 
-def plot_1d(samples: np.ndarray, mean: float, std: float, out: Path, title: str = "") -> Path:
-    """Histogram of generated values over the target normal density."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+def plot_1d(samples: np.ndarray, mean: float, std: float, out: Path, title: str = "",
+            d_curve: Optional[tuple] = None) -> Path:
+    """Histogram of generated values over the target normal density; with ``d_curve`` = (xs, D(xs)) also the
+    discriminator's curve on a right-hand axis (lesson 002's figure: data, generator and D over x)."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6) if d_curve is not None else (5, 3.6))
     lo, hi = mean - 5 * std, mean + 5 * std
     ax.hist(samples.ravel(), bins=80, range=(lo, hi), density=True, alpha=0.6, label="generated")
     xs = np.linspace(lo, hi, 400)
     ax.plot(xs, np.exp(-0.5 * ((xs - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi)), "k", lw=1.5,
             label=f"target N({mean:g}, {std:g}²)")
-    ax.legend(fontsize=8)
+    if d_curve is not None:
+        right = ax.twinx()
+        right.plot(d_curve[0], d_curve[1], "--", color="tab:green", lw=1.6, label="D(x)")
+        lo_d, hi_d = float(np.min(d_curve[1])), float(np.max(d_curve[1]))
+        pad = max(0.02, 0.1 * (hi_d - lo_d))
+        right.set_ylim(max(0.0, lo_d - pad), min(1.0, hi_d + pad))
+        right.set_ylabel("D(x): a set of G's draws with one at x", fontsize=7, color="tab:green")
+        right.tick_params(labelsize=7, colors="tab:green")
+        right.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.legend(fontsize=8)
     ax.set_title(title or "generated vs target density")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -122,10 +147,24 @@ def plot_1d(samples: np.ndarray, mean: float, std: float, out: Path, title: str 
     return out
 
 
-def plot_2d(samples: np.ndarray, out: Path, modes: Optional[np.ndarray] = None, title: str = "") -> Path:
-    """Scatter of generated points with the mixture's mode centres."""
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="generated")
+def plot_2d(samples: np.ndarray, out: Path, modes: Optional[np.ndarray] = None, title: str = "",
+            field: Optional[dict] = None) -> Path:
+    """Scatter of generated points with the mixture's mode centres. With ``field`` (gankit.report.fields
+    .d_field_2d) GAN Lab's view: D's output as a heat map (green: judged real, pink: judged fake), real points,
+    and arrows at generated points along -d loss_G / dx, the way D's gradient moves them."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.6) if field is not None else (4.2, 4.2))
+    if field is not None:
+        ax.imshow(field["heat"], extent=field["extent"], origin="lower", cmap="PiYG", vmin=0, vmax=1,
+                  alpha=0.75, interpolation="bilinear")
+        uv = field["uv"]
+        size = np.percentile(np.linalg.norm(uv, axis=1), 95) + 1e-12  # the longest arrows ~8% of the view
+        uv = uv / size * 0.08 * (field["extent"][1] - field["extent"][0])
+        ax.quiver(field["at"][:, 0], field["at"][:, 1], uv[:, 0], uv[:, 1], angles="xy", scale_units="xy",
+                  scale=1, width=0.004, color="#40004b", alpha=0.7)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="generated",
+               c="#762a83" if field is not None else None)
+    if field is not None:  # real points over the generated ones: where G should be
+        ax.scatter(field["real"][:, 0], field["real"][:, 1], s=4, c="#00a651", alpha=0.6, label="real")
     if modes is not None:
         ax.scatter(modes[:, 0], modes[:, 1], s=40, c="red", marker="x", label="modes")
         span = np.abs(modes).max() * 1.5 + 0.5

@@ -2,7 +2,7 @@
 
     gankit presets
     gankit train PRESET_OR_CONFIG [--set KEY=VALUE ...] [--out RUN_DIR] [--resume] [--dry-run [--all]]
-    gankit sample RUN_DIR --n N --out PATH [--seed S]
+    gankit sample RUN_DIR --n N --out PATH [--seed S] [--step N] | --interpolate K --out STRIP.png
 
 Other commands (eval, fid, bench, stylize, report) are added by their modules' ``add_parsers``.
 A user mistake prints one line on stderr and exits with status 2; output cut short by a closed pipe
@@ -54,11 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="with --dry-run: print every key, used or not")
     sp.set_defaults(func=cmd_train)
 
-    sp = sub.add_parser("sample", help="draw samples from a trained run")
-    sp.add_argument("run_dir")
-    sp.add_argument("--n", type=int, default=64)
-    sp.add_argument("--out", required=True, help="a .npy file (float32, data scale), a .png grid, or a folder")
-    sp.add_argument("--seed", type=int, default=0)
+    sp = sub.add_parser("sample", help="draw samples from a trained run",
+                        description="Draw samples from a run's generator (its EMA when the run keeps one), or "
+                                    "walk its latent space with --interpolate.")
+    sp.add_argument("run_dir", help="a run directory (the --out of `gankit train`)")
+    sp.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    sp.add_argument("--out", required=True,
+                    help="a .npy file (float32, data scale), a .png grid, or a folder of PNGs; with --interpolate "
+                         "a .png strip (the GIF walk is written beside it)")
+    sp.add_argument("--seed", type=int, default=0, help="noise seed: the same seed draws the same samples (default 0)")
+    sp.add_argument("--step", type=int, metavar="N",
+                    help="sample the checkpoint saved at step N (one still kept in checkpoints/) instead of the latest")
+    sp.add_argument("--interpolate", type=int, metavar="K",
+                    help="write K steps between random latents as a PNG strip (spherical for Gaussian noise, linear "
+                         "for uniform) and a looping GIF walk, instead of samples")
+    sp.add_argument("--rows", type=int, default=4, help="with --interpolate: how many walks the strip holds (default 4)")
     sp.set_defaults(func=cmd_sample)
 
     for name in PLUGINS:
@@ -110,9 +120,15 @@ def _config_from_flags(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .. import api
+    if args.interpolate is not None:
+        from ..walk import interpolate
+        png, gif = interpolate(args.run_dir, args.interpolate, args.out, seed=args.seed, step=args.step,
+                               rows=args.rows)
+        print(f"wrote a {args.rows} x {args.interpolate} latent walk to {png} and a looping walk to {gif}")
+        return 0
     if args.n < 1:
         raise GankitError("--n must be at least 1")
-    path = api.sample(args.run_dir, args.n, args.out, seed=args.seed)
+    path = api.sample(args.run_dir, args.n, args.out, seed=args.seed, step=args.step)
     print(f"wrote {args.n} samples to {path}")
     return 0
 
