@@ -82,7 +82,7 @@ def test_resolution_channels_and_descriptor(fake_npm):
     with pytest.raises(GankitError, match="8 to 128"):
         load_data(DataConfig(name="emoji", resolution=256), verbose=False)
     info = dataset_info(DataConfig(name="emoji"))
-    assert info.kind == "image" and info.features == "inception" and info.metrics == ("kid", "fid")
+    assert info.kind == "image" and info.features == "inception" and info.metrics == ("kid", "fid", "memorisation")
     assert data_shape(DataConfig(name="emoji", resolution=64)) == (3, 64, 64)
 
 

@@ -9,8 +9,8 @@ from gankit.data.base import ImageData
 from gankit.data.fetch import cache_root
 from gankit.data.idx import DEBIAN, FILES, load_idx
 from gankit.metrics.classifier import MnistNet, load_classifier, weights_path
-from gankit.metrics.features import (ClassifierExtractor, Extractor, IdentityExtractor, cached_features, extract,
-                                     get_extractor)
+from gankit.metrics.features import (ClassifierExtractor, Extractor, IdentityExtractor, cached_features,
+                                     cached_rows, extract, get_extractor)
 from gankit.metrics.fid import mean_cov
 from gankit.metrics.inception import clean_resize
 from gankit.metrics.sources import from_array, from_data, to_uint8
@@ -52,24 +52,46 @@ def test_reference_cache_hits_and_invalidation(tmp_path, monkeypatch):
     ext = SmallCNN()
 
     def run(e=ext, c=cfg, d=data, n=30):
+        """(extractor calls this made, features)"""
         before = e.calls
         s = from_data(d, c, n)
         feats = cached_features(e, s.x, s.key)
-        return e.calls > before, feats
+        return e.calls - before, feats
 
     computed, first = run()
     assert computed and len(list((tmp_path / "stats").glob("*.npz"))) == 1
     computed, again = run()
-    assert not computed                                            # same (data, split, extractor, resize): hit
+    assert not computed                                            # same (images, extractor, resize): hit
     np.testing.assert_array_equal(first["features"], again["features"])
-    assert run(c=DataConfig(name="tiny", split="test"))[0]         # another split
-    assert run(n=20)[0]                                            # another subset
+    assert not run(c=DataConfig(name="other", split="test"))[0]    # the same images under another name: the same key
+    computed, fewer = run(n=20)
+    assert not computed                                            # a shorter prefix of the same shuffle: a hit
+    np.testing.assert_array_equal(fewer["features"], first["features"][:20])
+    computed, more = run(n=40)
+    assert computed and len(more["features"]) == 40                # longer: only the 10 new rows are extracted
+    np.testing.assert_array_equal(more["features"][:30], first["features"])
+    np.testing.assert_allclose(more["features"], extract(ext, from_data(data, cfg, 40).x)["features"], atol=1e-5)
+    assert len(list((tmp_path / "stats").glob("*.npz"))) == 1      # one file per (images, extractor)
     assert run(e=SmallCNN(resize="nearest to 28x28"))[0]           # another resize mode
     assert run(e=SmallCNN(digest="w1"))[0]                         # other extractor weights
     edited = ImageData(data.images.clone(), data.labels, "tiny")
     edited.images[0, 0, 0, 0] ^= 1
     assert run(d=edited, n=40)[0]                                  # the data files changed
     assert not run(d=edited, n=40)[0]
+
+
+def test_extension_extracts_only_the_new_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path))
+    data, cfg = ImageData(images(50), None, "tiny"), DataConfig(name="tiny")
+    ext = SmallCNN()
+    sizes = []
+    monkeypatch.setattr(SmallCNN, "__call__", lambda self, x: sizes.append(len(x)) or ClassifierExtractor.__call__(self, x))
+    s = from_data(data, cfg, 30)
+    cached_features(ext, s.x, s.key)
+    s = from_data(data, cfg, 45)
+    assert cached_rows(ext, s.x, s.key) == 30
+    cached_features(ext, s.x, s.key)
+    assert sizes == [30, 15] and cached_rows(ext, s.x, s.key) == 45
 
 
 def test_damaged_cache_file_is_recomputed(tmp_path, monkeypatch):

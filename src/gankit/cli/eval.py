@@ -3,6 +3,8 @@
     gankit eval RUN_DIR [--metrics fid,is,classes] [--n N] [--features NAME] [--data SPEC] [--no-append]
     gankit eval --samples FILE.npy --data DATASET [--metrics ...]
     gankit fid A B [--features NAME] [--n N]          # A, B: dataset[:split], folder, .npy file or run dir
+
+Progress, the expected time of slow features and warnings (too few samples for a metric) go to stderr.
 """
 from __future__ import annotations
 
@@ -23,8 +25,11 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--data", help="what to compare with: dataset[:split] (mnist, mnist:test, ring-2d, "
                     "stacked-mnist, ...), an image folder or a .npy file; default: the run's training data")
     sp.add_argument("--metrics", help=f"comma-separated, from: {METRIC_NAMES} (default: by data)")
-    sp.add_argument("--n", type=int, default=0, help="samples per side (default: 10000; modes 2500; stacked 26000)")
+    sp.add_argument("--n", type=int, default=0, help="samples per side (default: by data: folders and emoji 1000, "
+                    "modes 2500, stacked 26000, else 10000)")
     sp.add_argument("--features", default="", help=f"feature extractor: {EXTRACTOR_NAMES} (default: by data)")
+    sp.add_argument("--force-features", action="store_true", help="use --features even on data it does not fit "
+                    "(a digit classifier on photos)")
     sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
     sp.add_argument("--seed", type=int, default=0, help="noise seed for the generated samples")
     sp.add_argument("--no-append", action="store_true", help="do not append the result to RUN_DIR/metrics.jsonl")
@@ -36,6 +41,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--features", default="", help=f"{EXTRACTOR_NAMES} (default: by data, else inception)")
     sp.add_argument("--n", type=int, default=10000, help="at most this many samples per side (default 10000)")
     sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    sp.add_argument("--force-features", action="store_true", help="use --features even on data it does not fit")
     sp.set_defaults(func=cmd_fid)
 
 
@@ -69,11 +75,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise GankitError("give either RUN_DIR or --samples FILE, not both")
     if args.run_dir:
         result = evaluate_run(args.run_dir, metrics, args.n, args.features, data=args.data,
-                              precision=args.precision, seed=args.seed, append=not args.no_append)
+                              precision=args.precision, seed=args.seed, append=not args.no_append,
+                              force_features=args.force_features)
     elif args.samples:
         if not args.data:
             raise GankitError("--samples needs --data: the dataset to compare with (e.g. --data mnist)")
-        result = evaluate(args.samples, args.data, metrics, args.n, args.features, args.precision, args.seed)
+        result = evaluate(args.samples, args.data, metrics, args.n, args.features, args.precision, args.seed,
+                          force_features=args.force_features)
     else:
         raise GankitError("give a run directory (gankit eval runs/NAME) or --samples FILE.npy --data DATASET")
     _print(result)
@@ -83,5 +91,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_fid(args: argparse.Namespace) -> int:
     from ..metrics import fid_between
     _check(args)
-    _print(fid_between(args.a, args.b, args.features, args.n or 10000, args.precision))
+    _print(fid_between(args.a, args.b, args.features, args.n or 10000, args.precision,
+                       force_features=args.force_features))
     return 0

@@ -141,7 +141,7 @@ def load_emoji(root: Optional[str], verbose: bool = True) -> torch.Tensor:
 
 @SOURCES.register("emoji", info=DatasetInfo(
     kind="image", shape=image_shape, native=(3, SIZE, SIZE), picture="grid", features="inception",
-    metrics=("kid", "fid")))
+    metrics=("kid", "fid", "memorisation"), eval_n=1000))
 def emoji(cfg, verbose: bool = True) -> ImageData:
     """The emoji source: colour images at data.resolution (8 to 128; 64 is the PNGs' own size)."""
     if not 8 <= cfg.resolution <= 2 * SIZE:

@@ -124,7 +124,8 @@ def _write_cache(cache: Path, images: torch.Tensor, bad: List[str]) -> None:
 
 
 @SOURCES.register("folder", info=DatasetInfo(
-    kind="image", shape=image_shape, picture="grid", features="inception", metrics=("fid",), folder=True))
+    kind="image", shape=image_shape, picture="grid", features="inception", folder=True,
+    metrics=("kid", "fid", "memorisation"), eval_n=1000))   # Inception on 1 000 a side: minutes on a CPU
 def image_folder(cfg, verbose: bool = True) -> ImageData:
     if not cfg.path:
         raise GankitError("the folder dataset needs a path: --set data.path=DIR")

@@ -40,6 +40,7 @@ class DatasetInfo:
     modes       a mode-collapse benchmark: its samples are scored by counting modes (gankit bench modes)
     folder      the user's own image folder (``data.path`` on any image dataset selects it)
     report      the end-of-run report the run writes ("" = none; names are registered in gankit.artifacts)
+    eval_n      samples per side when `gankit eval` runs the default metrics (0 = the metrics' own default)
     """
     kind: str
     shape: Callable[..., Tuple[int, ...]]
@@ -51,6 +52,7 @@ class DatasetInfo:
     modes: bool = False
     folder: bool = False
     report: str = ""
+    eval_n: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..data import dataset_name, load_data
+from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
 from ..run import load_run
-from .evaluate import NEEDS_REFERENCE, Evaluator, default_features, default_metrics, default_n, known_dataset
+from .evaluate import (NEEDS_REFERENCE, NO_FEATURES, Evaluator, check_fit, default_features, default_metrics,
+                       default_n, known_dataset)
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
@@ -30,7 +31,10 @@ SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
 def _dataset_of(spec: Union[str, DataConfig, None]) -> str:
     if isinstance(spec, DataConfig):
         return dataset_name(spec)
-    if spec is None or Path(str(spec)).expanduser().exists() or str(spec).endswith(".npy"):
+    path = Path(str(spec)).expanduser() if spec is not None else None
+    if path is not None and path.is_dir() and not (path / "config.json").is_file():
+        return folder_source()                                  # an image folder: the folder's defaults
+    if path is None or path.exists() or str(spec).endswith(".npy"):
         return ""
     return str(spec).partition(":")[0]
 
@@ -60,26 +64,28 @@ def _as_samples(samples: SampleSpec, n: int, seed: int, verbose: bool) -> Sample
 
 def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, metrics: Optional[Sequence[str]] = None,
              n: int = 0, features: str = "", precision: str = "fp32", seed: int = 0,
-             verbose: bool = True) -> Dict[str, Any]:
+             verbose: bool = True, force_features: bool = False) -> Dict[str, Any]:
     """Metrics of samples (a spec string, or an array in the data's scale) against data (spec or DataConfig).
 
-    Defaults follow the data's descriptor (``DatasetInfo.metrics`` and ``.features``): mnist -> fid, is, classes
-    with the mnist CNN; ring-2d/grid-2d -> modes on 2 500 samples; stacked-mnist -> stacked on 26 000; cifar10
-    and folders -> fid with Inception. ``n`` caps both sides.
+    Defaults follow the data's descriptor (``DatasetInfo.metrics``, ``.features``, ``.eval_n``): mnist -> fid,
+    is, classes with the mnist CNN; ring-2d/grid-2d -> modes on 2 500 samples; stacked-mnist -> stacked on
+    26 000; cifar10 -> fid with Inception on 10 000; folders and emoji -> kid, fid and memorisation with
+    Inception on 1 000. ``n`` caps both sides. ``force_features``: use an extractor that does not fit the data.
     """
     t0 = time.perf_counter()
     dataset = _dataset_of(data)
     if isinstance(samples, (str, Path)) and (Path(samples) / "config.json").is_file() and not dataset:
         return evaluate_run(samples, metrics, n, features, precision=precision, seed=seed, append=False,
-                            verbose=verbose)
+                            verbose=verbose, force_features=force_features)
     names = list(metrics or default_metrics(dataset))
-    n = n or default_n(names)
+    n = n or default_n(names, dataset)
     fake = _as_samples(samples, n, seed, verbose)
     dataset = dataset or fake.dataset
     if not metrics:
         names = default_metrics(dataset, fake.kind)
     real = _reference(data, n, fake, verbose) if _needs_reference(names, dataset) else None
-    ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose)
+    ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose,
+                   force_features=force_features)
     result = ev(fake)
     return _summary(result, ev, fake, real, t0)
 
@@ -89,29 +95,42 @@ def _summary(result: Dict[str, Any], ev: Evaluator, fake: Samples, real: Optiona
     extra: Dict[str, Any] = {"n": len(fake)}
     if real is not None and ev.real is not None and set(ev.metrics) & NEEDS_REFERENCE:
         extra.update(n_ref=len(real), reference=real.label)
-    if any(m not in ("modes", "moments", "stacked") for m in ev.metrics):
+    if ev.uses_features:
         extra["features"] = ev.features
     return {**result, **extra, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = None, n: int = 0,
                  features: str = "", data: Union[str, DataConfig, None] = None, precision: str = "fp32",
-                 seed: int = 0, append: bool = True, verbose: bool = True) -> Dict[str, Any]:
+                 seed: int = 0, append: bool = True, verbose: bool = True,
+                 force_features: bool = False) -> Dict[str, Any]:
     """Evaluate a run's generator (EMA weights when present) against the data it trained on (the whole
-    dataset, same split) or ``data``; append the numbers to RUN_DIR/metrics.jsonl as ``eval/*`` keys."""
+    dataset, same split) or ``data``; append the numbers to RUN_DIR/metrics.jsonl as ``eval/*`` keys.
+
+    Defaults as ``evaluate``, from the training data's descriptor; the memorisation check (a folder run's
+    default) searches every training image (and their mirrors with data.mirror) and writes its panel of
+    sample | nearest pairs to RUN_DIR/memorisation.png."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"{run_dir} is not a run directory (no config.json); give the directory "
                           "`gankit train` wrote, or use --samples FILE.npy --data DATASET")
-    cfg = load_run(str(run_dir)).cfg
+    run = load_run(str(run_dir))
+    cfg = run.cfg
     ref_cfg = data if data is not None else run_reference_config(cfg.data)
     dataset = _dataset_of(ref_cfg)
     names = list(metrics or default_metrics(dataset))
-    n = n or default_n(names)
+    n = n or default_n(names, dataset)
+    features = features or cfg.eval.features
+    if not force_features and any(m not in NO_FEATURES for m in names):   # before drawing thousands of samples
+        kind = "image" if len(run.data_shape) == 3 else "vector"
+        check_fit(features or default_features(dataset, kind), kind, dataset_name(cfg.data), run.data_shape[0],
+                  str(run_dir))
     fake = run_samples(run_dir, n, seed)
     real = _reference(ref_cfg, n, fake, verbose) if _needs_reference(names, dataset) else None
-    ev = Evaluator(names, real, features or cfg.eval.features, dataset, precision=precision, verbose=verbose)
+    ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose,
+                   force_features=force_features, mirror=bool(cfg.data.mirror) and data is None,
+                   panel=run_dir / "memorisation.png" if "memorisation" in names else None)
     result = _summary(ev(fake), ev, fake, real, t0)
     step = _run_step(fake.info.get("run"), run_dir)
     result = {"run": str(run_dir), "step": step, **result}
@@ -151,9 +170,10 @@ def append_row(run_dir: Path, step: Optional[int], result: Dict[str, Any]) -> No
 
 
 def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000, precision: str = "fp32",
-                seed: int = 0, verbose: bool = True) -> Dict[str, Any]:
+                seed: int = 0, verbose: bool = True, force_features: bool = False) -> Dict[str, Any]:
     """FID between two sources (datasets, folders, .npy files, run directories, arrays); datasets and
-    folders are cached. A folder takes the other side's size and channels."""
+    folders are cached. A folder takes the other side's size and channels. An extractor that does not fit
+    either side is an error unless ``force_features``."""
     t0 = time.perf_counter()
     first_b = isinstance(a, (str, Path)) and Path(str(a)).is_dir() and not (Path(str(a)) / "config.json").is_file()
     order: List[SampleSpec] = [b, a] if first_b else [a, b]
@@ -166,7 +186,7 @@ def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000
     sa, sb = (got[1], got[0]) if first_b else (got[0], got[1])
     dataset = sa.dataset or sb.dataset
     ev = Evaluator(["fid"], sa, features or default_features(dataset, sa.kind), dataset, precision=precision,
-                   verbose=verbose)
+                   verbose=verbose, force_features=force_features, sides=("", ""))
     fid = ev(sb)
     return {**fid, "a": sa.label, "b": sb.label, "n_a": len(sa), "n_b": len(sb), "features": ev.features,
             "seconds": round(time.perf_counter() - t0, 2)}

@@ -28,15 +28,18 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 
 from ..data import SOURCES, DatasetInfo
 from ..errors import GankitError
 from ..registry import CALLABLE, Registry
 from .classifier import class_scores, inception_score
-from .features import Extractor, cached_features, get_extractor
+from .features import EXTRACTORS, Extractor, cached_features, cached_rows, get_extractor
 from .fid import fid_from_features, kid
 from .modes import mixture_modes, stacked_digits, stacked_modes
 from .prd import density_coverage, precision_recall
@@ -45,8 +48,46 @@ from .sources import Samples
 # A metric is a function (evaluator, fake samples, memo) -> {key: value}.
 METRICS = Registry("metric", expects=CALLABLE)
 NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage", "memorisation"}
+NO_FEATURES = {"modes", "stacked", "moments", "memorisation"}  # metrics that do not use the feature extractor
 PREFERRED_N = {"modes": 2500, "stacked": 26000}   # the protocols' sample counts (PacGAN, VEEGAN)
 DEFAULT_N = 10000
+FID_RELIABLE_N = 2000   # below this many samples a side FID is visibly biased upward (docs/evaluation.md)
+KID_MIN_N = 100         # below this many KID's estimate varies more than the differences it should show
+
+
+def say(msg: str) -> None:
+    print(f"[gankit] {msg}", file=sys.stderr, flush=True)
+
+
+def _count(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+def duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{max(s, 1)} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def sample_size_warnings(metrics: Sequence[str], n_fake: int, n_real: int = 0,
+                         sides: Tuple[str, str] = ("generated", "real")) -> List[str]:
+    """One line for each metric that this many samples (generated, and real when given) cannot support;
+    ``sides`` names the two sets in the message (("", "") for two sets of the same kind)."""
+    n = min(n_fake, n_real) if n_real else n_fake
+    counts = [f"{_count(n_fake)} {sides[0]}".strip()] + ([f"{_count(n_real)} {sides[1]}".strip()] if n_real else [])
+    sizes = " and ".join(counts) + " samples"
+    out = []
+    if "fid" in metrics and n < FID_RELIABLE_N:
+        out.append(f"FID from {sizes} is biased upward (it falls as n grows and is reliable from about "
+                   f"{_count(FID_RELIABLE_N)} a side): compare FIDs only at equal n, or read KID, which is unbiased "
+                   "at small n")
+    if "kid" in metrics and n < KID_MIN_N:
+        out.append(f"KID from {sizes} varies more between draws than most differences it should show "
+                   f"(see its _std); use at least {KID_MIN_N} a side")
+    return out
 
 
 class Evaluator:
@@ -57,11 +98,19 @@ class Evaluator:
     """
 
     def __init__(self, metrics: Sequence[str], real: Optional[Samples] = None, features: str = "",
-                 dataset: str = "", toy: Any = None, precision: str = "fp32", verbose: bool = False):
+                 dataset: str = "", toy: Any = None, precision: str = "fp32", verbose: bool = False,
+                 force_features: bool = False, mirror: bool = False, panel: Union[str, Path, None] = None,
+                 warn: bool = True, sides: Tuple[str, str] = ("generated", "real")):
+        """``force_features``: use the extractor on data it does not fit (see ``check_features``);
+        ``mirror``: the training images also count in mirror image for the memorisation check, whose panel is
+        written to ``panel`` when given; ``warn``: print the sample-size warnings (once, on the first call)."""
         for m in metrics:
             METRICS.get(m)  # an unknown name is a GankitError with a did-you-mean
         self.metrics = list(metrics)
         self.real, self.verbose, self.precision = real, verbose, precision
+        self.force_features, self.mirror, self.panel, self.warn = force_features, mirror, panel, warn
+        self.sides = sides
+        self._checked = False
         self.dataset = dataset or (real.dataset if real else "")
         self.toy = toy if toy is not None else (real.toy if real else None)
         self.features = features or default_features(self.dataset, real.kind if real else "image")
@@ -75,6 +124,66 @@ class Evaluator:
     def extractor(self) -> Extractor:
         return get_extractor(self.features, self.precision)
 
+    @property
+    def uses_features(self) -> bool:
+        return any(m not in NO_FEATURES for m in self.metrics)
+
+    def check_features(self, fake: Optional[Samples] = None) -> None:
+        """A one-line error when the extractor does not fit the reference or the samples (a digit classifier's
+        features of photos, say), unless ``force_features``."""
+        if self.uses_features and not self.force_features:
+            for side in (self.real, fake):
+                if side is not None:
+                    check_samples_fit(self.features, side)
+
+    def warnings(self, n_fake: int) -> List[str]:
+        """The sample-size warnings for n_fake generated samples against this reference."""
+        n_real = len(self.real) if self.real is not None and NEEDS_REFERENCE & set(self.metrics) else 0
+        return sample_size_warnings(self.metrics, n_fake, n_real, self.sides)
+
+    def prepare(self, n_fake: int, fake: Optional[Samples] = None) -> None:
+        """Before the first evaluation: check the extractor against the data and print the warnings (without
+        a reference, that waits for the first samples)."""
+        if not self._checked and (fake is not None or self.real is not None):
+            self.check_features(fake)
+            if self.warn:
+                for line in self.warnings(n_fake):
+                    say(f"warning: {line}")
+            self._checked = True
+
+    def feature_seconds(self, images: int) -> Optional[float]:
+        """About how long the extractor takes for this many images here: slow extractors on the CPU only
+        (their measured img/s per thread times the threads), None otherwise."""
+        ext = self.extractor
+        rate = ext.cpu_rate.get(self.precision, 0.0)
+        if not rate or torch.device(getattr(ext, "device", "cpu")).type != "cpu":
+            return None
+        return images / (rate * torch.get_num_threads())
+
+    def plan(self, fake: Optional[Samples] = None) -> str:
+        """A progress line: which features of how many images are extracted (and which are cached already) and,
+        for a slow extractor on the CPU, about how long that takes; "" when that is quick. Without ``fake``:
+        the reference alone."""
+        if not self.uses_features or self.feature_seconds(1) is None:
+            return ""
+        ext = self.extractor
+        sides = [fake] if fake is not None else []
+        if self.real is not None and self._real_feats is None and NEEDS_REFERENCE & set(self.metrics):
+            sides.append(self.real)
+        todo, parts = 0, []
+        for side in sides:
+            left = len(side) - cached_rows(ext, side.x, side.key)
+            todo += left
+            cached = "" if left == len(side) else " (cached)" if not left else f" ({_count(len(side) - left)} cached)"
+            parts.append(f"{_count(len(side))} from {side.label}{cached}")
+        seconds = self.feature_seconds(todo)
+        if not todo or seconds is None:
+            return ""
+        threads = torch.get_num_threads()
+        return (f"{', '.join(self.metrics)}: {ext.name} features of {' and '.join(parts)}: about "
+                f"{duration(seconds)} on {threads} CPU thread{'s' if threads > 1 else ''} "
+                f"(~{todo / seconds:.0f} img/s, as measured on an idle machine)")
+
     def real_features(self) -> Dict[str, np.ndarray]:
         if self._real_feats is None:
             assert self.real is not None
@@ -83,6 +192,12 @@ class Evaluator:
         return self._real_feats
 
     def __call__(self, fake: Samples) -> Dict[str, Any]:
+        if not self._checked:
+            self.check_features(fake)
+            line = self.plan(fake) if self.verbose else ""
+            if line:
+                say(line)
+            self.prepare(len(fake), fake)
         memo: Dict[str, Any] = {}
         out: Dict[str, Any] = {}
         for name in self.metrics:
@@ -111,6 +226,29 @@ def known_dataset(dataset: str) -> Optional[DatasetInfo]:
     return SOURCES.info(dataset) if dataset in SOURCES else None
 
 
+def check_fit(features: str, kind: str, dataset: str, channels: int, label: str) -> None:
+    """A one-line error when the extractor ``features`` does not fit samples of this kind, dataset (a
+    registered name, or "" when unknown) and channel count (``Extractor.fits``): a classifier's features of
+    images it was not trained on measure nothing. Names the extractors that do fit."""
+    ext = EXTRACTORS.get(features)
+    if ext.kind != kind:
+        return                                       # the wrong kind altogether: fake_features says so
+    info = known_dataset(dataset)
+    if ext.fits(kind, info, channels):
+        return
+    fitting = [n for n in EXTRACTORS.names() if EXTRACTORS.get(n).fits(kind, info, channels)]
+    own = [n for n in SOURCES.names() if not SOURCES.info(n).folder and SOURCES.info(n).kind == ext.kind
+           and ext.fits(ext.kind, SOURCES.info(n), (SOURCES.info(n).native or (1,))[0])]
+    what = f"{dataset} images" if info is not None else f"{channels}-channel images of unknown origin"
+    raise GankitError(f"the {features} features are made for {' and '.join(own) or 'other'} data, not for "
+                      f"{label} ({what}), so they would measure nothing; use --features "
+                      f"{' or '.join(fitting)}, or --force-features to measure with {features} anyway")
+
+
+def check_samples_fit(features: str, side: Samples) -> None:
+    check_fit(features, side.kind, side.dataset, int(side.x.shape[1]) if side.kind == "image" else 0, side.label)
+
+
 def default_features(dataset: str, kind: str = "image") -> str:
     """The extractor used when none is named: the dataset's (its domain classifier where one exists);
     for data of unknown origin, identity for vectors and Inception for images."""
@@ -134,8 +272,12 @@ def _datasets_with(metric: str) -> str:
     return " or ".join(n for n in SOURCES.names() if metric in SOURCES.info(n).metrics)
 
 
-def default_n(metrics: Sequence[str]) -> int:
-    return max(PREFERRED_N.get(m, DEFAULT_N) for m in metrics) if metrics else DEFAULT_N
+def default_n(metrics: Sequence[str], dataset: str = "") -> int:
+    """Samples per side when --n is not given: the dataset's ``eval_n`` (folders and emoji: 1 000, so Inception
+    features take minutes on a CPU), else 10 000; the mode protocols' own counts where they need more."""
+    info = known_dataset(dataset)
+    base = info.eval_n if info is not None and info.eval_n else DEFAULT_N
+    return max(PREFERRED_N.get(m, base) for m in metrics) if metrics else base
 
 
 def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
@@ -226,10 +368,14 @@ def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
 
 @METRICS.register("memorisation")
 def _memorisation(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
-    """Median nearest-reference distance of the samples over that of the reference among itself (pixels)."""
+    """Median nearest-training-image distance of the samples over that of the training images among themselves
+    (pixels), against every training image (``real.info["train"]``, else the reference itself); the panel of
+    sample | nearest pairs goes to ``ev.panel`` when set."""
     from .memorisation import memorisation
     if fake.kind != "image" or ev.real is None or ev.real.kind != "image":
         raise GankitError("metric 'memorisation' compares images with the training images; give image samples "
                           "and the training data")
-    r = memorisation(fake.x, ev.real.x)
-    return {"memorisation": r["memorisation"], "memorisation_nn": r["nn_sample_median"]}
+    train = ev.real.info.get("train", ev.real.x)
+    r = memorisation(fake.x, train, out_png=ev.panel, mirror=ev.mirror)
+    out = {"memorisation": r["memorisation"], "memorisation_nn": r["nn_sample_median"]}
+    return {**out, "memorisation_png": str(ev.panel)} if ev.panel is not None else out

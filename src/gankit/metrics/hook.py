@@ -3,7 +3,10 @@
 The trainer adds ``EvalHook(cfg.eval)`` when ``eval.every > 0``. Every ``eval.every`` steps it draws
 ``eval.n`` samples with fixed noise (seed 0, EMA weights when present), computes ``eval.metrics`` (default:
 by data, see ``default_metrics``) and logs them as ``eval/<metric>`` keys, which the plots show beside the
-losses. Reference features are computed once at the start (and cached on disk for datasets).
+losses. Reference features are computed once at the start and cached on disk (the same cache ``gankit eval``
+reads: a folder's features are extracted once for every n). At the start it says what each evaluation costs
+(for Inception on a CPU), warns when ``eval.n`` is too small for a metric, and refuses an extractor that does
+not fit the data.
 
 Example (YAML preset):
     eval:
@@ -19,7 +22,7 @@ from ..config import EvalConfig
 from ..data import dataset_info, dataset_name
 from ..train.hooks import Hook
 from .api import scalar_metrics
-from .evaluate import NEEDS_REFERENCE, Evaluator, default_metrics
+from .evaluate import NEEDS_REFERENCE, Evaluator, default_metrics, duration, say
 from .sources import from_array, from_data
 
 
@@ -39,10 +42,21 @@ class EvalHook(Hook):
         real = None
         if NEEDS_REFERENCE & set(names) or info.kind == "vector":  # vectors: the modes and target live there
             real = from_data(trainer.data, data_cfg, self.cfg.n)  # the cache key includes a digest of the images
-        self.evaluator = Evaluator(names, real, self.cfg.features, name,
-                                   toy=trainer.data if info.kind == "vector" else None)
-        if real is not None and NEEDS_REFERENCE & set(names):
-            self.evaluator.real_features()  # pay for the reference once, up front
+        ev = Evaluator(names, real, self.cfg.features, name, toy=trainer.data if info.kind == "vector" else None,
+                       mirror=bool(data_cfg.mirror))
+        self.evaluator = ev
+        ev.prepare(self.cfg.n)          # an extractor that does not fit is an error now; the n warnings, once
+        if trainer.verbose and self.cfg.every > 0:
+            seconds = ev.feature_seconds(self.cfg.n) if ev.uses_features else None
+            if seconds is not None:
+                say(f"eval every {self.cfg.every} steps: {', '.join(names)} on {self.cfg.n} samples, about "
+                    f"{duration(seconds)} of {ev.features} features each")
+        if real is not None and NEEDS_REFERENCE & set(names) and ev.uses_features:
+            if trainer.verbose:
+                line = ev.plan()        # the reference, once (the part already cached costs nothing)
+                if line:
+                    say(f"reference for eval: {line}")
+            ev.real_features()  # pay for the reference once, up front
 
     def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:
         if self.cfg.every > 0 and trainer.step % self.cfg.every == 0 and trainer.step != self.last_step:

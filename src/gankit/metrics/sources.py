@@ -32,6 +32,7 @@ from ..data.folder import list_images
 from ..errors import GankitError
 from ..registry import unknown_name_message
 from ..run import load_run
+from .features import digest_tensor
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Samples:
     dataset: str = ""                      # the data's name when known (mnist, ring-2d, stacked-mnist, ...)
     key: Optional[Dict[str, Any]] = None   # cache identity of reference data; None = never cached
     toy: Any = None                        # ToyData (mode centres, target moments) for toy data
-    info: Dict[str, Any] = field(default_factory=dict)
+    info: Dict[str, Any] = field(default_factory=dict)   # "train": every image of the data; "cfg", "run"
 
     @property
     def kind(self) -> str:
@@ -80,7 +81,12 @@ def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", datas
 
 
 def from_data(data: Any, cfg: DataConfig, n: int, seed: int = 0, label: str = "") -> Samples:
-    """n reference samples from a loaded dataset: a fixed random subset of images, or toy draws."""
+    """n reference samples from a loaded dataset: the first n images of a fixed shuffle (seed), or toy draws.
+
+    The images' cache key is the whole set's digest and the shuffle, marked ``prefix``: every n draws the start
+    of the same sequence, so features cached for one n serve all others (features.cached_features). The whole
+    set is kept in ``info["train"]`` (the memorisation check searches all of it).
+    """
     known = cfg.name in SOURCES                      # in-memory data may carry a name of their own
     name = dataset_name(cfg) if known else cfg.name
     label = label or (str(cfg.path) if known and dataset_info(cfg).folder else f"{cfg.name}:{cfg.split}")
@@ -88,12 +94,9 @@ def from_data(data: Any, cfg: DataConfig, n: int, seed: int = 0, label: str = ""
         x = data.sample(n, torch.Generator().manual_seed(seed)).float()
         return Samples(x, label, name, None, data)
     images = data.images
-    if n < len(images):
-        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-        images = images[idx.sort().values]
-    key = {"data": cfg.name, "split": cfg.split, "path": cfg.path, "classes": list(cfg.classes),
-           "resolution": cfg.resolution, "channels": cfg.channels, "n": len(images), "seed": seed}
-    return Samples(images, label, name, key)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    key = {"images": digest_tensor(images), "shuffle": seed, "prefix": True}   # the content, not the spec
+    return Samples(images[order[:n]], label, name, key, info={"train": images})
 
 
 def data_config(name: str, split: str = "train", like: Optional[Samples] = None) -> DataConfig:
@@ -132,7 +135,7 @@ def run_samples(run_dir: Path, n: int, seed: int = 0, ema: bool = True) -> Sampl
     """n samples from a trained run's generator, with its data config in ``info["cfg"]``."""
     run = load_run(str(run_dir))
     x = run.generate(n, seed=seed, ema=ema)
-    s = from_array(x, str(run_dir), run.cfg.data.name)
+    s = from_array(x, str(run_dir), dataset_name(run.cfg.data))
     s.info = {"cfg": run.cfg, "run": run}
     return s
 
