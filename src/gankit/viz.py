@@ -157,7 +157,7 @@ def plot_2d(samples: np.ndarray, out: Path, modes: Optional[np.ndarray] = None, 
         ax.imshow(field["heat"], extent=field["extent"], origin="lower", cmap="PiYG", vmin=0, vmax=1,
                   alpha=0.75, interpolation="bilinear")
         uv = field["uv"]
-        size = np.percentile(np.linalg.norm(uv, axis=1), 95) + 1e-12  # the longest arrows ~8% of the view
+        size = np.percentile(np.linalg.norm(uv, axis=1), 95) + 1e-12  # the 95th-percentile arrow: 8% of the view
         uv = uv / size * 0.08 * (field["extent"][1] - field["extent"][0])
         ax.quiver(field["at"][:, 0], field["at"][:, 1], uv[:, 0], uv[:, 1], angles="xy", scale_units="xy",
                   scale=1, width=0.004, color="#40004b", alpha=0.7)
@@ -166,7 +166,8 @@ def plot_2d(samples: np.ndarray, out: Path, modes: Optional[np.ndarray] = None, 
     if field is not None:  # real points over the generated ones: where G should be
         ax.scatter(field["real"][:, 0], field["real"][:, 1], s=4, c="#00a651", alpha=0.6, label="real")
     if modes is not None:
-        ax.scatter(modes[:, 0], modes[:, 1], s=40, c="red", marker="x", label="modes")
+        if field is None:  # with the field the real points mark the modes, and crosses would hide them
+            ax.scatter(modes[:, 0], modes[:, 1], s=40, c="red", marker="x", label="modes")
         span = np.abs(modes).max() * 1.5 + 0.5
         ax.set_xlim(-span, span)
         ax.set_ylim(-span, span)
