@@ -67,7 +67,8 @@ def test_registry_did_you_mean():
 import dataclasses  # noqa: E402
 import typing  # noqa: E402
 
-from gankit.config import (CHOICES, ITEM_RANGES, RANGES, all_keys, check_ranges, get_value)  # noqa: E402
+from gankit.config import all_keys, get_value  # noqa: E402
+from gankit.ranges import CHOICES, ITEM_RANGES, RANGES, check_ranges  # noqa: E402
 
 
 @pytest.mark.parametrize("item,line", [

@@ -20,7 +20,7 @@ PKG = SRC / "gankit"
 # Layers from the ground up; a module may import its own layer and those before it.
 LAYERS = [
     {"gankit.errors", "gankit.registry", "gankit.device", "gankit.viz"},
-    {"gankit.config"},
+    {"gankit.config", "gankit.ranges"},
     {"gankit.data", "gankit.models"},
     {"gankit.train"},
     {"gankit.run"},

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..config import RunConfig, all_keys, get_value, raise_problems, range_problems
+from ..config import RunConfig, all_keys, get_value
+from ..ranges import raise_problems, range_problems
 from ..data import SOURCES, dataset_info, dataset_name
 from ..device import check_device_name
 from ..errors import GankitError
