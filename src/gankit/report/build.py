@@ -218,9 +218,10 @@ def memorisation(f: RunFacts) -> str:
 def session_row(trainer: Any, session: int) -> Dict[str, Any]:
     """What the report hook records when a run starts or resumes (sessions.jsonl)."""
     device = getattr(trainer, "device", None)
-    dist = getattr(trainer, "dist", None)
+    import torch.distributed as dist
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1  # torchrun processes
     return {"event": "start", "session": session, "step": trainer.step, "total_steps": trainer.total_steps,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "torch": torch.__version__,
             "python": platform.python_version(), "device": str(device) if device is not None else "?",
             "threads": torch.get_num_threads(), "precision": trainer.cfg.train.precision,
-            "world": getattr(dist, "world", 1) if dist is not None else 1}
+            "world": world}
