@@ -386,3 +386,17 @@ def test_mnist_labels_outside_0_to_9(tiny_mnist):
     write_idx(tiny_mnist / "t10k-labels-idx1-ubyte", np.arange(32) % 12)
     with pytest.raises(GankitError, match=r"labels must be 0-9, but 4 of 32 are larger \(up to 11\)"):
         load_data(DataConfig(name="mnist", root=str(tiny_mnist), split="test"), verbose=False)
+
+
+def test_a_sample_png_cut_short_by_a_kill_does_not_break_the_gif(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from gankit import viz
+    frames = []
+    for i in range(3):
+        frames.append(tmp_path / f"step-{i:07d}.png")
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(frames[-1])
+    frames[-1].write_bytes(frames[-1].read_bytes()[:30])            # the last frame, half written
+    out = viz.make_gif(frames, tmp_path / "progress.gif")
+    with Image.open(out) as gif:
+        assert gif.n_frames == 2

@@ -54,6 +54,14 @@ def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None, scale: in
     return path
 
 
+def _read_frame(path: Path) -> Optional[Image.Image]:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def make_gif(frames: Sequence[Path], out: Path, max_frames: int = 100, ms: int = 200) -> Optional[Path]:
     """progress.gif from (at most max_frames, evenly spaced) frame files; the last frame lingers."""
     frames = list(frames)
@@ -62,7 +70,9 @@ def make_gif(frames: Sequence[Path], out: Path, max_frames: int = 100, ms: int =
     if len(frames) > max_frames:
         idx = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
         frames = [frames[i] for i in sorted(set(idx))]
-    images = [Image.open(f).convert("RGB") for f in frames]
+    images = [im for im in map(_read_frame, frames) if im is not None]  # a frame cut short by a kill is skipped
+    if not images:
+        return None
     size = images[-1].size
     images = [im if im.size == size else im.resize(size) for im in images]
     durations = [ms] * (len(images) - 1) + [ms * 10]
