@@ -51,7 +51,7 @@ def test_sessions_and_gradients_are_recorded_and_resume_adds_a_session(ring_run)
     sessions = [json.loads(l) for l in (ring_run / "sessions.jsonl").read_text().splitlines()]
     assert [(s["event"], s["step"]) for s in sessions] == [("start", 0), ("end", 40)]
     assert sessions[0]["torch"] and sessions[0]["device"] == "cpu" and sessions[1]["interrupted"] is False
-    grads = [json.loads(l) for l in (ring_run / "gradients.jsonl").read_text().splitlines()]
+    grads = [json.loads(l) for l in (ring_run / "metrics.jsonl").read_text().splitlines()]  # the trainer logs them
     assert [g["step"] for g in grads] == list(range(5, 45, 5))
     assert all(g["grad_norm_g"] > 0 and g["grad_norm_d"] > 0 for g in grads)
     api.train(str(ring_run), ["train.steps=60"], resume=True, verbose=False)

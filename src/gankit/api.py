@@ -20,7 +20,7 @@ from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict
 from .data import dataset_info
 from .errors import GankitError
 from .registry import unknown_name_message
-from .run import Run, as_run_dir, load_run
+from .run import Run, as_run_dir, load_run  # noqa: F401 (load_run: part of the Python API)
 from .train import checkpoint as ckpt
 from .train import distributed
 from .train.lock import RunLock
@@ -69,13 +69,11 @@ def default_hooks(cfg: RunConfig) -> List[Hook]:
         hooks.append(EvalHook(cfg.eval))
     if cfg.train.diagnose and importlib.util.find_spec("gankit.diagnose"):
         from .diagnose import DiagnoseHook
-        diagnose = DiagnoseHook()
-        diagnose.all_ranks = True  # its remedies change training, so under torchrun every rank runs it
+        hooks.append(DiagnoseHook())  # all_ranks: its remedies change training on every rank alike
+    hooks.append(SummaryHook())
     from .report import ReportHook  # report.html at the end, after the GIF and every final row
     from .tensorboard import TensorBoardHook
     hooks += [ReportHook()] + ([TensorBoardHook()] if cfg.log.tensorboard else [])
-        hooks.append(diagnose)
-    hooks.append(SummaryHook())
     return hooks
 
 

@@ -2,7 +2,7 @@
 names of registered components are checked one layer up, in ``gankit.train.validate``).
 
 Example:
-    >>> check_ranges(apply_overrides(RunConfig(), ["train.batch_size=0"]))
+    >>> check_ranges(apply_overrides(RunConfig(), ["train.batch_size=0"]))   # apply_overrides: gankit.config
     Traceback (most recent call last):
     gankit.errors.GankitError: train.batch_size must be an integer >= 1, got 0
 """
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .config import RunConfig, apply_overrides, get_value, is_int as _is_int  # noqa: F401 (apply_overrides: doctest)
+from .config import RunConfig, get_value, is_int as _is_int
 from .errors import GankitError
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import ModelConfig
 from . import dcgan, keras_dcgan, mlp, msg, resnet  # noqa: F401  (importing them registers the builders)
 from .layers import apply_d_options
-from .registry import MODELS, ModelInfo
+from .registry import MODELS, ModelInfo  # noqa: F401 (re-exported)
 
 
 def build_models(cfg: ModelConfig, shape: Tuple[int, ...]) -> Tuple[nn.Module, nn.Module]:

@@ -194,7 +194,8 @@ class Trainer(SamplerMixin):
             self._acc.setdefault(k, []).append(v.float())
 
     def flush_stats(self) -> Dict[str, float]:
-        """Means over the interval since the last flush (d_skipped as a share of D steps)."""
+        """Means over the interval since the last flush (d_skipped as a share of D steps), the learning rates,
+        and the L2 norms of G's and D's last gradients."""
         n_d = len(self._acc.get("loss_d", [])) or 1
         stats = {k: float(torch.stack(v).sum() / n_d if k == "d_skipped" else torch.stack(v).mean())
                  for k, v in self._acc.items()}
@@ -202,6 +203,10 @@ class Trainer(SamplerMixin):
         stats = distributed.all_mean(stats, self.dist)  # every rank flushes at the same steps
         stats["lr_d"] = self.parts.opt_d.param_groups[0]["lr"]
         stats["lr_g"] = self.parts.opt_g.param_groups[0]["lr"]
+        for key, net in (("grad_norm_g", self.G), ("grad_norm_d", self.D)):  # of the last update's gradients
+            grads = [p.grad for p in net.parameters() if p.grad is not None]
+            if grads:
+                stats[key] = float(torch.stack(torch._foreach_norm(grads)).float().norm())
         if self.pg is not None:  # progressive growing: the resolution being trained and its fade-in weight
             stats["pg_res"], stats["pg_alpha"] = self.pg.resolution, self.pg.alpha
         return stats

@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 from ..config import RunConfig, all_keys, get_value
 from ..ranges import raise_problems, range_problems
