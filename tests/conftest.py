@@ -50,15 +50,21 @@ def tiny_mnist(tmp_path) -> Path:
 @pytest.fixture
 def tiny_cifar(tmp_path) -> Path:
     """CIFAR-10 python batches in the official format (20 images per batch)."""
-    root = tmp_path / "cifar-root" / "cifar-10-batches-py"
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+    return write_cifar(tmp_path / "cifar-root")
+
+
+def write_cifar(root: Path, rng=None) -> Path:
+    """root/cifar-10-batches-py with the six batches of the official format, 20 random images each (from ``rng``,
+    default a fresh generator seeded 0)."""
+    batches = root / "cifar-10-batches-py"
+    batches.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0) if rng is None else rng
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
                  b"labels": [int(v) for v in rng.integers(0, 10, 20)]}
-        with open(root / name, "wb") as f:
+        with open(batches / name, "wb") as f:
             pickle.dump(batch, f)
-    return root.parent
+    return root
 
 
 TINY = ["log.progress=false", "checkpoint.every=1000", "sample.every=0"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, digit_images, write_idx
+from conftest import TINY, digit_images, write_cifar, write_idx
 
 GOLDEN = Path(__file__).parent / "golden" / "presets.json"
 PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "gankit" / "presets").glob("*.yaml"))
@@ -29,27 +29,20 @@ COMMON = TINY + ["train.steps=3", "train.precision=fp32", "train.threads=1", "tr
 
 def _data(tmp: Path) -> dict:
     """Tiny MNIST idx files, CIFAR-10 batches and an image folder, all written here."""
-    import pickle
     from PIL import Image
     mnist = tmp / "mnist"
     mnist.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", 48), ("t10k", 16)):
         write_idx(mnist / f"{split}-images-idx3-ubyte", digit_images(n, seed=n))
         write_idx(mnist / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
-    cifar = tmp / "cifar" / "cifar-10-batches-py"
-    cifar.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
-                 b"labels": [int(v) for v in rng.integers(0, 10, 20)]}
-        with open(cifar / name, "wb") as f:
-            pickle.dump(batch, f)
+    cifar = write_cifar(tmp / "cifar", rng)  # the folder images below continue the same random stream
     folder = tmp / "folder"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(12):
         img = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
         Image.fromarray(img).save(folder / f"{i:02d}.png")
-    return {"mnist": mnist, "cifar": cifar.parent, "folder": folder}
+    return {"mnist": mnist, "cifar": cifar, "folder": folder}
 
 
 def _overrides(preset: str, data: dict, precision: str = "fp32") -> list:

@@ -39,8 +39,13 @@ def read_jsonl(path: Path) -> List[Dict[str, Any]]:
     """Rows of a JSONL file; a last row cut short by a hard kill is skipped."""
     if not path.is_file():
         return []
+    return parse_jsonl(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def parse_jsonl(text: str) -> List[Dict[str, Any]]:
+    """The JSON objects of a JSONL text, one per line; lines that are not one (cut short, or garbage) are skipped."""
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

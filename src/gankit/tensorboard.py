@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -21,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import GankitError
-from .run import LOGS
+from .run import LOGS, parse_jsonl
 from .train.hooks import Hook
 
 TB_DIR = "tensorboard"
@@ -65,15 +64,7 @@ class _Tail:
             chunk = f.read()
         end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next read
         self.pos += end
-        out = []
-        for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                out.append(row)
-        return out
+        return parse_jsonl(chunk[:end].decode("utf-8", errors="replace"))
 
 
 class TensorBoardHook(Hook):
