@@ -47,7 +47,11 @@ def _data(tmp: Path) -> dict:
 
 def _overrides(preset: str, data: dict, precision: str = "fp32") -> list:
     extra = {"cifar10-frog-dcgan": [f"data.root={data['cifar']}", "data.classes=[6, 3]"],
-             "folder-dcgan": [f"data.path={data['folder']}"], "folder-stable": [f"data.path={data['folder']}"]}
+             "folder-dcgan": [f"data.path={data['folder']}"], "folder-stable": [f"data.path={data['folder']}"],
+             "folder-64": [f"data.path={data['folder']}"], "folder-128": [f"data.path={data['folder']}"],
+             "emoji-64": ["data.name=folder", f"data.path={data['folder']}"]}
+    if preset.startswith(("folder-", "emoji-")):  # image-folder presets and the emoji demo: the tiny folder
+        extra[preset] = [f"data.path={data['folder']}"]  # (data.path switches the emoji source to the folder)
     return COMMON + extra.get(preset, [f"data.root={data['mnist']}"]) + [f"train.precision={precision}"]
 
 
