@@ -101,17 +101,25 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int
         seed: int = 0) -> Tuple[float, float]:
     """KID: mean and std of the unbiased MMD^2 over ``subsets`` random subsets of each set.
 
-    The subset size is capped by the smaller set (as in the KID paper's code and StyleGAN2-ADA); with one
-    subset covering both sets completely it is exactly ``mmd2_unbiased(real, fake)``.
+    The subset size is capped by the smaller set (as in the KID paper's code and StyleGAN2-ADA). When a subset
+    would then hold both whole sets (fewer samples than ``subset_size`` a side), the mean is exactly
+    ``mmd2_unbiased(real, fake)`` and the std is taken over ``subsets`` random halves of each set instead: every
+    subset being the same, their std would say 0, and a subset of half the size varies more than the whole, so
+    this std errs on the side of caution.
     """
     x, y = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     size = min(subset_size, len(x), len(y))
     if size < 2:
         raise ValueError("KID needs at least 2 samples per set")
     rng = np.random.default_rng(seed)
+    whole = size == len(x) == len(y)
+    if whole:
+        size = size // 2 if size >= 4 else size
     values = []
     for _ in range(subsets):
         xi = x if size == len(x) else x[rng.choice(len(x), size, replace=False)]
         yi = y if size == len(y) else y[rng.choice(len(y), size, replace=False)]
         values.append(mmd2_unbiased(xi, yi))
+    if whole:
+        return mmd2_unbiased(x, y), float(np.std(values))
     return float(np.mean(values)), float(np.std(values))
