@@ -122,3 +122,17 @@ def test_toy_distributions():
     assert nearest.max() < 0.05 * 6
     one = load_data(DataConfig(name="gaussian-1d", mean=4.0, std=1.25, dim=100), verbose=False).sample(200, g)
     assert one.shape == (200, 100) and abs(one.mean() - 4.0) < 0.05 and abs(one.std() - 1.25) < 0.05
+
+
+def test_folder_of_small_images_says_they_are_upscaled(tmp_path, capsys):
+    for i in range(4):
+        Image.fromarray(np.full((28, 28), 60 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    Image.fromarray(np.zeros((80, 80), np.uint8)).save(tmp_path / "big.png")
+    cfg = DataConfig(name="folder", path=str(tmp_path), resolution=64, min_images=1)
+    for _ in range(2):  # decoded, then from the cache: the line both times
+        assert load_data(cfg).images.shape == (5, 1, 64, 64)
+        err = capsys.readouterr().err
+        assert "4 of the 5 images are smaller than 64x64 (shorter side: median 28 px)" in err
+        assert "data.resolution=32 is nearer" in err
+    load_data(DataConfig(name="folder", path=str(tmp_path), resolution=16, min_images=1))
+    assert "smaller than" not in capsys.readouterr().err

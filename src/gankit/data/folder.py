@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -72,7 +73,7 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white), so v1 caches are decoded again
-    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v2".encode())
+    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v3".encode())
     for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -80,43 +81,64 @@ def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) 
 
 
 def decode_folder(folder: Path, files: List[Path], resolution: int, channels: int,
-                  verbose: bool) -> Tuple[torch.Tensor, List[str]]:
-    arrays, bad = [], []
+                  verbose: bool) -> Tuple[torch.Tensor, List[str], List[int]]:
+    """(images (N, C, R, R) uint8, unreadable files, each image's shorter side in pixels before resizing)."""
+    arrays, bad, short = [], [], []
     for i, p in enumerate(files):
         try:
             with Image.open(p) as img:
                 img.load()
                 arrays.append(to_square(img, resolution, channels))
+                short.append(min(img.size))
         except Exception:
             bad.append(str(p.relative_to(folder)))
         if verbose and (i + 1) % 500 == 0:
             say(verbose, f"  decoded {i + 1}/{len(files)}")
     stack = np.stack(arrays) if arrays else np.zeros((0, channels, resolution, resolution), np.uint8)
-    return torch.from_numpy(stack), bad
+    return torch.from_numpy(stack), bad, short
 
 
-def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torch.Tensor, List[str]]]:
-    """(images, unreadable files) from a cache file, or None (the file deleted, with a line) when it is damaged."""
+def upscale_note(short: List[int], resolution: int) -> Optional[str]:
+    """A line when most images are smaller than the training size (they are upscaled: samples can be no sharper).
+
+    >>> upscale_note([28] * 10, 64)[:45]
+    'all 10 images are smaller than 64x64 (shorter'
+    """
+    small = sorted(s for s in short if s < resolution)
+    if not short or len(small) * 2 <= len(short):
+        return None
+    median = sorted(short)[len(short) // 2]
+    fits = 2 ** max(3, round(math.log2(max(median, 1))))   # the power of two nearest their size
+    many = f"all {len(short)}" if len(small) == len(short) else f"{len(small)} of the {len(short)}"
+    return (f"{many} images are smaller than {resolution}x{resolution} (shorter side: median {median} px), so "
+            f"they are upscaled and samples can be no sharper than that; data.resolution={fits} is nearer "
+            "their own size, and faster")
+
+
+def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torch.Tensor, List[str], List[int]]]:
+    """(images, unreadable files, shorter sides) from a cache file, or None (the file deleted, with a line) when
+    it is damaged."""
     try:
         saved = torch.load(cache, map_location="cpu", weights_only=True)
-        images, bad = saved["images"], saved["bad"]
+        images, bad, short = saved["images"], saved["bad"], saved["short"]
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
                 and tuple(images.shape[1:]) == shape and isinstance(bad, list)
-                and all(isinstance(b, str) for b in bad)):
+                and all(isinstance(b, str) for b in bad) and isinstance(short, list)
+                and all(isinstance(v, int) for v in short)):
             raise ValueError("unexpected contents")
-        return images, list(bad)
+        return images, list(bad), list(short)
     except Exception as e:
         say(True, f"the folder cache {cache} is damaged ({type(e).__name__}); decoding the images again")
         cache.unlink(missing_ok=True)
         return None
 
 
-def _write_cache(cache: Path, images: torch.Tensor, bad: List[str]) -> None:
+def _write_cache(cache: Path, images: torch.Tensor, bad: List[str], short: List[int]) -> None:
     """Cache the decoded folder atomically; a full disk or a read-only cache only costs the next run's time."""
     tmp = cache.with_suffix(f".tmp{os.getpid()}")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": images, "bad": bad}, tmp)
+        torch.save({"images": images, "bad": bad, "short": short}, tmp)
         os.replace(tmp, cache)
     except (OSError, RuntimeError) as e:
         tmp.unlink(missing_ok=True)
@@ -140,12 +162,15 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
     saved = _read_cache(cache, (channels, cfg.resolution, cfg.resolution)) if cache.is_file() else None
     if saved is not None:
-        images, bad = saved
+        images, bad, short = saved
         say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
     else:
         say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
-        images, bad = decode_folder(folder, files, cfg.resolution, channels, verbose)
-        _write_cache(cache, images, bad)
+        images, bad, short = decode_folder(folder, files, cfg.resolution, channels, verbose)
+        _write_cache(cache, images, bad, short)
+    note = upscale_note(short, cfg.resolution)
+    if note:
+        say(verbose, note)
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
