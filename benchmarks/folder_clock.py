@@ -39,7 +39,8 @@ from gankit.train.trainer import Trainer  # noqa: E402
 
 def data_config(args) -> DataConfig:
     if args.folder:
-        return DataConfig(name="folder", path=str(Path(args.folder).expanduser()), resolution=64, channels=3)
+        # channels unset: a grayscale folder stays grayscale for both sides, as gankit's folder presets do
+        return DataConfig(name="folder", path=str(Path(args.folder).expanduser()), resolution=64)
     return DataConfig(name="emoji", resolution=64, channels=3)
 
 
@@ -77,7 +78,7 @@ class Peer:
     def __init__(self, args):
         torch.manual_seed(args.seed)
         self.data = load_data(data_config(args), verbose=False)
-        self.G, self.D = peer_nets()
+        self.G, self.D = peer_nets(nc=self.data.shape[0])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.bce, self.b, self.images = nn.BCELoss(), 64, 0
@@ -112,7 +113,7 @@ class Peer:
 
 class Ours:
     def __init__(self, args, out: Path):
-        cfg = api.resolve_config(args.preset, data_overrides(args) + [f"train.threads={args.threads}",
+        cfg = api.resolve_config(args.preset, data_overrides(args) + args.set + [f"train.threads={args.threads}",
                                  f"train.seed={args.seed}", "log.progress=false", "train.steps=10000000"])
         self.t = Trainer(cfg, out / "run", hooks=[], verbose=False)
         self.t.run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +181,23 @@ def table(rows, mem) -> str:
     return "\n".join(lines)
 
 
+def plot(rows, out: Path) -> Path:
+    """curves.png: KID and FID against minutes of training, one line per side."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for side, label in (("ours", "gankit"), ("peer", "pytorch/examples DCGAN")):
+        rs = sorted((r for r in rows if r["side"] == side), key=lambda r: r["minutes"])
+        for ax, key in zip(axes, ("kid", "fid")):
+            ax.plot([r["minutes"] for r in rs], [r[key] for r in rs], marker="o", label=label)
+    for ax, name in zip(axes, ("KID (lower is better)", "FID at n = 500 (biased upward)")):
+        ax.set_xlabel("minutes of training"), ax.set_title(name), ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+    return out / "curves.png"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--folder", help="an image folder (default: the emoji data source)")
@@ -188,6 +206,8 @@ def main() -> None:
     p.add_argument("--marks", default="", help="minutes at which to sample (default 5, 10, 15 of --minutes)")
     p.add_argument("--n", type=int, default=500, help="samples per evaluation (KID is unbiased at this n; FID is "
                    "biased upward below ~2 000, so compare FIDs only at equal n)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="overrides for gankit's side (e.g. train.lr_g=0.005 train.lr_d=0.005), to benchmark a variant")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=f"runs/folder-clock-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -205,6 +225,7 @@ def main() -> None:
     rows, mem = evaluate(args)
     text = table(rows, mem)
     (Path(args.out) / "table.md").write_text(text + "\n")
+    plot(rows, Path(args.out))
     print(text)
 
 
