@@ -72,7 +72,8 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
-    # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white), so v1 caches are decoded again
+    # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
+    # (for the upscaling line); older caches are decoded again
     h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v3".encode())
     for p in files:
         st = p.stat()
