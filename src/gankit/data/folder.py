@@ -110,6 +110,8 @@ def upscale_note(short: List[int], resolution: int) -> Optional[str]:
         return None
     median = sorted(short)[len(short) // 2]
     fits = 2 ** max(3, round(math.log2(max(median, 1))))   # the power of two nearest their size
+    if fits >= resolution:  # already the size nearest theirs (28 px at 32): nothing better to suggest
+        return None
     many = f"all {len(short)}" if len(small) == len(short) else f"{len(small)} of the {len(short)}"
     return (f"{many} images are smaller than {resolution}x{resolution} (shorter side: median {median} px), so "
             f"they are upscaled and samples can be no sharper than that; data.resolution={fits} is nearer "
