@@ -105,14 +105,14 @@ def upscale_note(short: List[int], resolution: int) -> Optional[str]:
     >>> upscale_note([28] * 10, 64)[:45]
     'all 10 images are smaller than 64x64 (shorter'
     """
-    small = sorted(s for s in short if s < resolution)
-    if not short or len(small) * 2 <= len(short):
+    small = sum(1 for s in short if s < resolution)
+    if not short or small * 2 <= len(short):
         return None
     median = sorted(short)[len(short) // 2]
     fits = 2 ** max(3, round(math.log2(max(median, 1))))   # the power of two nearest their size
     if fits >= resolution:  # already the size nearest theirs (28 px at 32): nothing better to suggest
         return None
-    many = f"all {len(short)}" if len(small) == len(short) else f"{len(small)} of the {len(short)}"
+    many = f"all {len(short)}" if small == len(short) else f"{small} of the {len(short)}"
     return (f"{many} images are smaller than {resolution}x{resolution} (shorter side: median {median} px), so "
             f"they are upscaled and samples can be no sharper than that; data.resolution={fits} is nearer "
             "their own size, and faster")
