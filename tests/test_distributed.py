@@ -138,3 +138,30 @@ def test_bf16_fast_path_resumes_bit_identically(preset, tiny_mnist, tmp_path):
     api.train(preset, ["train.steps=6"], out=str(half), resume=True, verbose=False)
     a, b = weights(straight), weights(half)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_progressive_growing_under_two_gloo_processes(tiny_mnist, tmp_path):
+    """DDP with a growing msg network: the blocks above the current level are left out of the step. The two
+    processes go through the same schedule as one, and keep the unused parameters as one process does: no
+    gradient, so no optimizer state for them (mbstd sees each rank's shard, so the weights are a valid draw
+    of their own, not the 1-process twin)."""
+    from test_progressive import OPTS
+    sets = OPTS + [f"data.root={tiny_mnist}", "train.steps=10", "checkpoint.every=1", "checkpoint.keep=20"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "gankit", "train", "mnist-dcgan", "--out", str(tmp_path / "ddp")]
+    for s in sets:
+        cmd += ["--set", s]
+    proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    single = api.train("mnist-dcgan", sets, out=str(tmp_path / "one"), verbose=False)
+    for step in (1, 5, 10):   # 4x4 only; 8x8 fading in; 16x16 half in
+        name = f"step-{step:07d}.pt"
+        a, b = load(tmp_path / "ddp" / "checkpoints" / name), load(single / "checkpoints" / name)
+        assert a["progressive"] == b["progressive"]
+        for opt in ("opt_g", "opt_d"):
+            assert sorted(a[opt]["state"]) == sorted(b[opt]["state"]), (step, opt)
+        assert all(torch.isfinite(v).all() for v in a["G"].values())
+    first = load(tmp_path / "ddp" / "checkpoints" / "step-0000001.pt")
+    n_params = len(first["opt_g"]["param_groups"][0]["params"])
+    assert 0 < len(first["opt_g"]["state"]) < n_params        # at 4x4 the finer blocks had no gradient

@@ -59,7 +59,7 @@ def build(cfg: RunConfig, data_shape: Tuple[int, ...], device: torch.device,
     check_precision(t.precision, device)
     G, D = (distributed.sync_batchnorm(m, dist, device).to(device) for m in build_models(cfg.model, data_shape))
     memory_format = speed_up(G, D, t.precision, device)  # bf16 CPU: see fastpath.py
-    G_train, D_train = (distributed.wrap(m, dist, device) for m in (G, D))
+    G_train, D_train = (distributed.wrap(m, dist, device, grows=t.progressive) for m in (G, D))
     opt_g = make_optimizer(G.parameters(), t, t.lr_g)
     opt_d = make_optimizer(D.parameters(), t, t.lr_d)
     return Components(

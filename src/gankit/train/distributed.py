@@ -165,18 +165,21 @@ def sync_batchnorm(module: nn.Module, dist: Dist, device: torch.device) -> nn.Mo
     return module
 
 
-def wrap(module: nn.Module, dist: Dist, device: torch.device) -> nn.Module:
+def wrap(module: nn.Module, dist: Dist, device: torch.device, grows: bool = False) -> nn.Module:
     """DistributedDataParallel around a module (the module itself with one process).
 
     The Trainer calls the wrapper only where this net's gradients are wanted (D in the D step, G in the G step)
     and the bare module elsewhere (frozen D in the G step, G under no_grad in the D step), so DDP's reducer
-    sees exactly one backward per forward it prepared.
+    sees exactly one backward per forward it prepared. A growing network (progressive growing) leaves the
+    blocks above its current level out of the step: ``grows`` has DDP look for the unused parameters after
+    each forward (they keep no gradient, as in one process, so the optimizer leaves them alone).
     """
     if not dist.enabled or not any(p.requires_grad for p in module.parameters()):
         return module
     from torch.nn.parallel import DistributedDataParallel as DDP
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(module, device_ids=ids, output_device=device.index if ids else None)  # buffers follow rank 0
+    return DDP(module, device_ids=ids, output_device=device.index if ids else None,   # buffers follow rank 0
+               find_unused_parameters=grows)
 
 
 # ---- agreement between ranks ----------------------------------------------------------------------------------

@@ -122,10 +122,3 @@ def config_problems(cfg: RunConfig) -> List[str]:
     if isinstance(s, int) and isinstance(r, int) and (s & (s - 1) or s > r):
         return [f"train.pg_start must be a power of two from 4 up to data.resolution ({r}), got {s}"]
     return []
-
-
-def check_distributed(cfg: RunConfig, world: int) -> None:
-    """Growing networks leave parameters unused in a step, which DistributedDataParallel does not allow."""
-    if cfg.train.progressive and world > 1:
-        raise GankitError("train.progressive=true runs in one process for now (DistributedDataParallel needs "
-                          "every parameter in every step); train without torchrun, or set train.progressive=false")

@@ -76,7 +76,6 @@ class Trainer(SamplerMixin):
         self.steps_per_epoch = max(1, batches // max(1, t.d_steps))
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.fixed_z = self.noise(cfg.sample.n, torch.Generator(self.device).manual_seed(t.seed + 1))
-        progressive.check_distributed(cfg, self.dist.world)
         self.pg: Optional[progressive.Position] = None  # progressive growing: the schedule position
         self._grow()
         self.stop_requested = False
