@@ -87,6 +87,26 @@ def test_folder_of_16_bit_greys_keeps_its_tones(tmp_path):
     assert sorted(int(v) for v in d.images.amax(dim=(1, 2, 3))) == [0, 64, 128, 255]
 
 
+def test_folder_reads_gif_tiff_cmyk_and_exif_rotation(tmp_path):
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    red = Image.new("RGB", (30, 20), (255, 0, 0))
+    red.save(folder / "a.gif")                                        # palette, first frame
+    red.save(folder / "b.TIFF")                                       # extension in capitals
+    red.convert("CMYK").save(folder / "c.jpg")
+    tall = Image.new("RGB", (20, 40), (0, 0, 255))
+    tall.paste((255, 0, 0), (0, 0, 20, 20))                           # top half red
+    exif = tall.getexif()
+    exif[0x0112] = 3                                                  # "rotated 180": the viewer shows blue on top
+    tall.save(folder / "d.png", exif=exif)
+    d = load_data(DataConfig(name="folder", path=str(folder), resolution=8, min_images=1), verbose=False)
+    assert d.images.shape == (4, 3, 8, 8)
+    r, b = d.images[:3, 0].float().mean(), d.images[:3, 2].float().mean()
+    assert r > 200 and b < 60                                         # the three red images stay red
+    rotated = d.images[3].float()                                     # centre crop of the upright image
+    assert rotated[2, 0].mean() > rotated[0, 0].mean()                # blue above red: EXIF applied
+
+
 def test_to_square_centre_crops_and_flattens_alpha():
     img = Image.new("RGBA", (40, 20), (0, 0, 0, 0))  # fully transparent -> white
     arr = to_square(img, 10, 3)

@@ -1,4 +1,4 @@
-"""An image folder: PNG/JPEG/WebP/BMP of any size and mode, decoded once and cached as a uint8 tensor."""
+"""An image folder: PNG/JPEG/WebP/BMP/TIFF/GIF of any size and mode, decoded once and cached as a uint8 tensor."""
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +16,7 @@ from .info import SOURCES, DatasetInfo, image_shape
 from .base import ImageData, say
 from .fetch import cache_root
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # GIF: the first frame
 
 
 def list_images(folder: Path) -> List[Path]:
