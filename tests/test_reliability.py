@@ -401,3 +401,24 @@ def test_a_sample_png_cut_short_by_a_kill_does_not_break_the_gif(tmp_path):
     out = viz.make_gif(frames, tmp_path / "progress.gif")
     with Image.open(out) as gif:
         assert gif.n_frames == 2
+
+
+def test_sigterm_while_sampling_leaves_no_partial_file(tmp_path):
+    """SIGTERM outside training stops as Ctrl-C does: the half-written .npy goes, exit status 130."""
+    import signal
+    import time
+    run = ring_run(tmp_path)
+    out = tmp_path / "big.npy"
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "sample", str(run), "--n", "20000000", "--out",
+                             str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".tmp-*")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".tmp-*")), "the sampler never started writing"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not out.exists() and not list(tmp_path.glob(".tmp-*"))

@@ -133,7 +133,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM outside training (sample, eval, fid, ...): stop as Ctrl-C does, so half-written files are removed
+    (training installs its own handler, which stops at a step boundary and saves a checkpoint)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import signal
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:   # not when an embedding program has its own
+        try:
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        except ValueError:
+            pass                                             # not the main thread: leave signals alone
     try:
         code = _main(argv)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
