@@ -38,15 +38,20 @@ def assert_close(a, b, tol=1e-5):
         assert torch.allclose(a[k], b[k], rtol=tol, atol=tol), (k, float((a[k] - b[k]).abs().max()))
 
 
-def test_two_gloo_processes_match_one_process_and_resume_in_one(tiny_mnist, tmp_path):
-    sets = DDP_RUN + [f"data.root={tiny_mnist}"]
+def torchrun_train(preset: str, out: Path, sets) -> None:
+    """`torchrun --standalone --nproc_per_node 2 -m gankit train PRESET --out OUT --set ...`, one thread each."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "gankit", "train", "mnist-mlp", "--out", str(tmp_path / "ddp")]
+           "-m", "gankit", "train", preset, "--out", str(out)]
     for s in sets:
         cmd += ["--set", s]
     proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_two_gloo_processes_match_one_process_and_resume_in_one(tiny_mnist, tmp_path):
+    sets = DDP_RUN + [f"data.root={tiny_mnist}"]
+    torchrun_train("mnist-mlp", tmp_path / "ddp", sets)
     single = api.train("mnist-mlp", sets, out=str(tmp_path / "one"), verbose=False)
     ddp = tmp_path / "ddp"
     assert_close(weights(ddp), weights(single))
@@ -147,13 +152,7 @@ def test_progressive_growing_under_two_gloo_processes(tiny_mnist, tmp_path):
     of their own, not the 1-process twin)."""
     from test_progressive import OPTS
     sets = OPTS + [f"data.root={tiny_mnist}", "train.steps=10", "checkpoint.every=1", "checkpoint.keep=20"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "gankit", "train", "mnist-dcgan", "--out", str(tmp_path / "ddp")]
-    for s in sets:
-        cmd += ["--set", s]
-    proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    torchrun_train("mnist-dcgan", tmp_path / "ddp", sets)
     single = api.train("mnist-dcgan", sets, out=str(tmp_path / "one"), verbose=False)
     for step in (1, 5, 10):   # 4x4 only; 8x8 fading in; 16x16 half in
         name = f"step-{step:07d}.pt"
