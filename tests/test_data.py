@@ -128,6 +128,8 @@ def test_folder_errors(tmp_path):
         load_data(DataConfig(name="folder", path=str(bad)), verbose=False)
     with pytest.raises(GankitError, match="does not exist"):
         load_data(DataConfig(name="folder", path=str(tmp_path / "nope")), verbose=False)
+    with pytest.raises(GankitError, match=r"is a file, not a folder; pass the folder of images .*data.path=.*bad"):
+        load_data(DataConfig(name="folder", path=str(bad / "x0.jpg")), verbose=False)
 
 
 def test_toy_distributions():

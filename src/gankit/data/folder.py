@@ -155,6 +155,9 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     if not cfg.path:
         raise GankitError("the folder dataset needs a path: --set data.path=DIR")
     folder = Path(cfg.path).expanduser()
+    if folder.is_file():
+        raise GankitError(f"data.path {cfg.path!r} is a file, not a folder; pass the folder of images "
+                          f"(--set data.path={folder.parent})")
     if not folder.is_dir():
         raise GankitError(f"image folder {cfg.path!r} does not exist; pass an existing folder with --set data.path=DIR")
     files = list_images(folder)
