@@ -18,7 +18,7 @@ from gankit.errors import GankitError
 from gankit.metrics import EXTRACTORS, Evaluator, evaluate_run
 from gankit.metrics import memorisation as memorisation_module
 from gankit.metrics.classifier import weights_path
-from gankit.metrics.evaluate import check_fit, default_metrics, default_n, sample_size_warnings
+from gankit.metrics.defaults import check_fit, default_metrics, default_n, sample_size_warnings
 from gankit.metrics.features import Extractor, get_extractor
 from gankit.metrics.sources import from_array
 from conftest import TINY

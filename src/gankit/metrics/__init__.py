@@ -6,7 +6,8 @@ Example:
     >>> evaluate("runs/ring/samples.npy", data="ring-2d")["modes"]
 """
 from .api import evaluate, evaluate_run, fid_between
-from .evaluate import METRICS, Evaluator, default_features, default_metrics
+from .defaults import default_features, default_metrics
+from .evaluate import METRICS, Evaluator
 from .features import EXTRACTORS, get_extractor
 
 __all__ = ["evaluate", "evaluate_run", "fid_between", "METRICS", "EXTRACTORS", "Evaluator", "get_extractor",

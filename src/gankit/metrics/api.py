@@ -21,8 +21,8 @@ from ..config import DataConfig
 from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
 from ..run import load_run
-from .evaluate import (NEEDS_REFERENCE, NO_FEATURES, Evaluator, check_fit, default_features, default_metrics,
-                       default_n, known_dataset)
+from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
+from .evaluate import NEEDS_REFERENCE, NO_FEATURES, Evaluator
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]

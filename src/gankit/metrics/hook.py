@@ -22,7 +22,8 @@ from ..config import EvalConfig
 from ..data import dataset_info, dataset_name
 from ..train.hooks import Hook
 from .api import scalar_metrics
-from .evaluate import NEEDS_REFERENCE, Evaluator, default_metrics, duration, say
+from .defaults import default_metrics
+from .evaluate import NEEDS_REFERENCE, Evaluator, duration, say
 from .sources import from_array, from_data
 
 
