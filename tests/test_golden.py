@@ -2,8 +2,9 @@
 
 The hashes in golden/presets.json were recorded from the code before the training core was reshaped
 (``python tests/test_golden.py --record``). On a machine like the one that recorded them (same torch, same CPU
-instruction set) the SHA-256 of every weight must match bit for bit; elsewhere (another CPU kind takes other
-matrix kernels, so the last bits of a float differ) the per-tensor sums and norms must agree to 1e-4.
+instruction sets, same CPU vendor) the SHA-256 of every weight must match bit for bit; elsewhere (another CPU
+kind takes other matrix kernels, so the last bits of a float differ) each tensor's norm and sum must agree
+within the bounds below, measured across two CPU kinds.
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ BF16 = [p for p in PRESETS if "precision: bf16" in
 # one thread: the order of a parallel reduction must not depend on the machine's core count
 COMMON = TINY + ["train.steps=3", "train.precision=fp32", "train.threads=1", "train.device=cpu",
                  "train.batch_size=8", "sample.n=4", "train.diagnose=false"]
+
+
+# Another CPU kind: what 3 fp32 steps on other matrix kernels may differ by, as a share of each tensor's norm.
+# Measured between the recording AMD Zen 4 and an Intel Sapphire Rapids (AMX), every preset: norms by up to
+# 3.9e-4 (folder-stable), sums by up to 7.9e-3 (cifar10-frog-dcgan; Adam turns last-bit differences in a
+# near-zero gradient into whole steps); the bounds are about 5x that.
+SAME_KERNELS_NORM = 2e-3
+SAME_KERNELS_SUM = 4e-2
 
 
 def _data(tmp: Path) -> dict:
@@ -74,13 +83,18 @@ def fingerprint(state: dict) -> dict:
 
 
 def _machine() -> str:
-    flags = ""
+    """torch, the CPU's vendor and the instruction sets its matrix kernels choose between: two machines that
+    agree on these take the same kernels (an AMD Zen 4 and an Intel Sapphire Rapids both have avx512_bf16, but
+    only the Intel has AMX, and their fp32 results differ in the last bits)."""
+    info = ""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        info = Path("/proc/cpuinfo").read_text()
     except OSError:
         pass
-    isa = [f for f in ("avx512_bf16", "amx_tile", "avx512f", "avx2") if f" {f}" in flags]
-    return f"torch {torch.__version__}; {isa[0] if isa else 'base'}"
+    vendor = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("vendor_id")),
+                  "unknown")
+    isa = [f for f in ("avx512_bf16", "amx_tile", "avx512f", "avx2") if f" {f}" in info]
+    return f"torch {torch.__version__}; {vendor}; {' '.join(isa) or 'base'}"
 
 
 def train_preset(preset: str, tmp: Path, precision: str = "fp32") -> dict:
@@ -100,7 +114,10 @@ def test_preset_weights_unchanged(preset, tmp_path):
         assert got["sha256"] == want["sha256"]
     else:
         assert len(got["stats"]) == len(want["stats"])
-        np.testing.assert_allclose(np.array(got["stats"]), np.array(want["stats"]), rtol=1e-4, atol=1e-5)
+        got_s, want_s = np.array(got["stats"]), np.array(want["stats"])
+        norm = want_s[:, 1]
+        np.testing.assert_allclose(got_s[:, 1], norm, rtol=SAME_KERNELS_NORM, atol=1e-8)
+        assert np.all(np.abs(got_s[:, 0] - want_s[:, 0]) <= SAME_KERNELS_SUM * norm + 1e-8)
 
 
 @pytest.mark.parametrize("preset", BF16)

@@ -26,13 +26,15 @@ def sample_size_warnings(metrics: Sequence[str], n_fake: int, n_real: int = 0,
     """One line for each metric that this many samples (generated, and real when given) cannot support;
     ``sides`` names the two sets in the message (("", "") for two sets of the same kind)."""
     n = min(n_fake, n_real) if n_real else n_fake
-    counts = [f"{count_text(n_fake)} {sides[0]}".strip()] + ([f"{count_text(n_real)} {sides[1]}".strip()] if n_real else [])
+    counts = [f"{count_text(n_fake)} {sides[0]}".strip()]
+    if n_real:
+        counts.append(f"{count_text(n_real)} {sides[1]}".strip())
     sizes = " and ".join(counts) + " samples"
     out = []
     if "fid" in metrics and n < FID_RELIABLE_N:
         out.append(f"FID from {sizes} is biased upward (it falls as n grows and is reliable from about "
-                   f"{count_text(FID_RELIABLE_N)} a side): compare FIDs only at equal n, or read KID, which is unbiased "
-                   "at small n")
+                   f"{count_text(FID_RELIABLE_N)} a side): compare FIDs only at equal n, or read KID, which is "
+                   "unbiased at small n")
     if "kid" in metrics and n < KID_MIN_N:
         out.append(f"KID from {sizes} varies more between draws than most differences it should show "
                    f"(see its _std); use at least {KID_MIN_N} a side")

@@ -146,7 +146,8 @@ class Evaluator:
         for side in sides:
             left = len(side) - cached_rows(ext, side.x, side.key)
             todo += left
-            cached = "" if left == len(side) else " (cached)" if not left else f" ({count_text(len(side) - left)} cached)"
+            done = len(side) - left
+            cached = "" if not done else " (cached)" if not left else f" ({count_text(done)} cached)"
             parts.append(f"{count_text(len(side))} from {side.label}{cached}")
         seconds = self.feature_seconds(todo)
         if not todo or seconds is None:
