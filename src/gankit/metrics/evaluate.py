@@ -38,8 +38,8 @@ import torch
 from ..errors import GankitError
 from ..registry import CALLABLE, Registry
 from .classifier import class_scores, inception_score
+from .defaults import check_samples_fit, count_text, datasets_with, default_features, sample_size_warnings
 from .features import Extractor, cached_features, cached_rows, get_extractor
-from .defaults import count_text, datasets_with, check_samples_fit, default_features, sample_size_warnings
 from .fid import fid_from_features, kid
 from .modes import mixture_modes, stacked_digits, stacked_modes
 from .prd import density_coverage, precision_recall
