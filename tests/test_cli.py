@@ -88,3 +88,26 @@ def test_resume_continues_with_the_runs_own_settings(tiny_mnist, tmp_path, capsy
     assert main(["train", str(tmp_path / "r"), "--resume", "--set", "train.steps=6"]) == 0
     from gankit.train.checkpoint import load
     assert load(tmp_path / "r" / "checkpoints" / "latest.pt")["step"] == 6
+
+
+@pytest.mark.parametrize("exc,words", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 40960000 bytes. Error code 12"), "out of memory (it tried to allocate 40960000"),
+    (MemoryError(), "out of memory; lower train.batch_size"),
+    (OSError(28, "No space left on device", "/r/checkpoints/latest.pt"),
+     "no space left on device writing /r/checkpoints/latest.pt; free some space"),
+])
+def test_running_out_of_memory_or_disk_is_one_line(monkeypatch, capsys, exc, words):
+    def fail(*a, **k):
+        raise exc
+    monkeypatch.setattr(api, "train", fail)
+    assert main(["train", "ring-2d"]) == 1
+    assert words in one_line_error(capsys)
+
+
+def test_other_failures_keep_their_traceback(monkeypatch):
+    def fail(*a, **k):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(api, "train", fail)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["train", "ring-2d"])

@@ -161,6 +161,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def resource_error(e: BaseException) -> Optional[str]:
+    """One line for running out of memory or disk (what to do about it), or None for any other failure.
+
+    >>> resource_error(OSError(28, "No space left on device", "/runs/x/samples/step_1.png"))[:33]
+    'no space left on device writing /'
+    """
+    import errno
+    text = str(e)
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+            "can't allocate memory" in text or "out of memory" in text.lower())):
+        detail = text.split("you tried to allocate ")[-1].split(".")[0] if "tried to allocate" in text else ""
+        return ("out of memory" + (f" (it tried to allocate {detail})" if detail else "") + "; lower "
+                "train.batch_size or data.resolution, or close other programs; a run resumes from its last "
+                "checkpoint with --resume")
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {e.filename}" if e.filename else ""
+        return (f"no space left on device{where}; free some space (old runs, ~/.cache/gankit) or choose another "
+                "--out; a run resumes from its last good checkpoint with --resume")
+    return None
+
+
 def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -171,10 +192,14 @@ def _main(argv: Optional[List[str]]) -> int:
         return 2
     except Exception as e:
         from ..errors import Interrupted
-        if not isinstance(e, Interrupted):
+        if isinstance(e, Interrupted):
+            sys.stderr.write(f"gankit: {e}\n")
+            return 130
+        line = resource_error(e)
+        if line is None:
             raise
-        sys.stderr.write(f"gankit: {e}\n")
-        return 130
+        sys.stderr.write(f"gankit: error: {line}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("gankit: interrupted\n")
         return 130

@@ -25,59 +25,121 @@ def list_images(folder: Path) -> List[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+def other_files(folder: Path) -> str:
+    """What a folder without images holds instead, for the error (", only .heic (12), .svg (3) files")."""
+    counts: dict = {}
+    for p in folder.rglob("*"):
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
+            key = p.suffix.lower() or "extensionless"
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ", nor any other file"
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{printable(k)} ({n})" for k, n in top[:5]) + (", ..." if len(top) > 5 else "")
+    return f", only {shown} files (convert them to PNG or JPEG)"
+
+
+def printable(name: str) -> str:
+    """A file name as it can be printed: bytes that are not UTF-8 as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+GREY_SAMPLE = 100   # colour-mode files looked into (evenly spaced) to tell a folder of grey photos stored as RGB
+
+
+def _header_gray(p: Path) -> Optional[bool]:
+    """Whether a file's header says grayscale (a palette of greys counts); None when it cannot be read."""
+    try:
+        with Image.open(p) as img:
+            pal = img.getpalette() if img.mode == "P" else None
+            return img.mode in GRAY_MODES or (pal is not None and pal[0::3] == pal[1::3] == pal[2::3])
+    except Exception:
+        return None  # unreadable files are reported when the folder is decoded
+
+
+def looks_gray(img: Image.Image) -> bool:
+    """Whether a colour-mode image holds only greys: all but 1% of its pixels (at 64 px or less) have R, G and B
+    within 12 levels of each other, which JPEG's rounding of a grey photo stays inside and a tint does not."""
+    img.draft("RGB", (64, 64))          # JPEG: decode at a fraction of the size
+    small = img.convert("RGB")
+    small.thumbnail((64, 64))
+    a = np.asarray(small, dtype=np.int16)
+    return float(((a.max(-1) - a.min(-1)) > 12).mean()) < 0.01
 
 
 def folder_channels(files: List[Path]) -> int:
-    """The channels a folder has when data.channels is unset: 1 if every readable image is grayscale (read from
-    the file headers; a palette of greys counts), else 3."""
-    for p in files:
+    """The channels a folder has when data.channels is unset: 1 if every readable image is grayscale, else 3.
+
+    Grayscale is read from the file headers; files stored in a colour mode are looked into (up to GREY_SAMPLE of
+    them, evenly spaced), since grey photos are often saved as RGB JPEGs and would otherwise train as colour.
+    """
+    colour = [p for p in files if _header_gray(p) is False]
+    if not colour:
+        return 1
+    step = max(1, len(colour) // GREY_SAMPLE)
+    for p in colour[::step][:GREY_SAMPLE]:
         try:
             with Image.open(p) as img:
-                pal = img.getpalette() if img.mode == "P" else None
-                gray = img.mode in GRAY_MODES or (pal is not None and pal[0::3] == pal[1::3] == pal[2::3])
+                if not looks_gray(img):
+                    return 3
         except Exception:
-            continue  # unreadable files are reported when the folder is decoded
-        if not gray:
-            return 3
+            continue
     return 1
 
 
-def to_8bit(arr: np.ndarray) -> np.ndarray:
-    """16-bit greys (PIL modes I;16*, and I, which is how 16-bit PNGs open) -> uint8: 0..65535 onto 0..255.
+def stored_as_colour(files: List[Path]) -> bool:
+    """Whether any file's header says colour (for the line that says a folder of grey RGB files trains as grey)."""
+    return any(_header_gray(p) is False for p in files)
 
-    PIL's own convert("L") clips these at 255 instead of scaling, so a 16-bit image would come out white.
+
+def to_8bit(arr: np.ndarray, mode: str = "I;16") -> np.ndarray:
+    """Greys deeper than 8 bits -> uint8, each by the range its mode holds.
+
+    I;16*: 0..65535 onto 0..255. I (32-bit integers, also how older PIL opens 16-bit PNGs) and F (floats): by the
+    largest value, the smallest range of 0..1 (floats only), 0..255, 0..65535 or 0..max that holds it. PIL's own
+    convert("L") clips these instead of scaling, so a 16-bit image would come out white and a 0..1 float black.
+
+    >>> to_8bit(np.array([0.0, 0.5, 1.0], np.float32), "F").tolist()
+    [0, 128, 255]
     """
-    return np.clip(np.rint(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    a = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if mode.startswith("I;16"):
+        top = 65535.0
+    else:
+        hi = float(a.max()) if a.size else 0.0
+        top = next((t for t in ((1.0,) if mode == "F" else ()) + (255.0, 65535.0) if hi <= t), hi)
+    return np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
 
 
 def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
-    """Any PIL image -> (C, R, R) uint8: transparency over white, shorter side resized to R, centre crop."""
+    """Any PIL image -> (C, R, R) uint8: transparency over white, the centre square resized to R."""
     img = ImageOps.exif_transpose(img)
-    if img.mode == "I" or img.mode.startswith("I;16"):
-        img = Image.fromarray(to_8bit(np.asarray(img)))
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = Image.fromarray(to_8bit(np.asarray(img), img.mode))
+    if img.mode in ALPHA_MODES or "transparency" in img.info:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     img = img.convert("RGB" if channels == 3 else "L")
     w, h = img.size
-    scale = resolution / min(w, h)
-    nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
-    img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
-    left, top = (nw - resolution) // 2, (nh - resolution) // 2
-    img = img.crop((left, top, left + resolution, top + resolution))
+    side = min(w, h)   # the centre square, resized straight to R (a 1x20000 sliver costs no 20000R-pixel resize)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.resize((resolution, resolution), Image.BICUBIC, box=(left, top, left + side, top + side),
+                     reducing_gap=3.0)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
-    # (for the upscaling line); older caches are decoded again
-    h = hashlib.sha256(f"{folder.resolve()}|{resolution}|{channels}|v3".encode())
+    # (for the upscaling line); v4: the centre square resized directly, 32-bit and float greys scaled by their
+    # range; older caches are decoded again
+    h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v4".encode())
     for p in files:
         st = p.stat()
-        h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        h.update(os.fsencode(p.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # any name bytes
     return h.hexdigest()[:20]
 
 
@@ -162,9 +224,12 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
         raise GankitError(f"image folder {cfg.path!r} does not exist; pass an existing folder with --set data.path=DIR")
     files = list_images(folder)
     if not files:
-        raise GankitError(f"image folder {cfg.path!r} holds no images ({', '.join(sorted(EXTENSIONS))}); "
-                          "add images or pass another folder")
+        raise GankitError(f"image folder {cfg.path!r} holds no images ({', '.join(sorted(EXTENSIONS))})"
+                          f"{other_files(folder)}; add images or pass another folder")
     channels = cfg.channels or folder_channels(files)  # unset: grayscale folders stay grayscale
+    if not cfg.channels and channels == 1 and stored_as_colour(files):
+        say(verbose, "every image is grey though stored in colour: training in grayscale (data.channels=3 "
+                     "keeps RGB)")
     cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
     saved = _read_cache(cache, (channels, cfg.resolution, cfg.resolution)) if cache.is_file() else None
     if saved is not None:
@@ -178,7 +243,7 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     if note:
         say(verbose, note)
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        shown = ", ".join(printable(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
     if len(images) < max(1, cfg.min_images):
         raise GankitError(f"image folder {cfg.path!r} has {len(images)} usable image(s) "
