@@ -96,3 +96,21 @@ def test_a_symlink_loop_is_not_followed(tmp_path):
     os.symlink(tmp_path, tmp_path / "loop")
     os.symlink(tmp_path / "gone.png", tmp_path / "dangling.png")
     assert load_data(_cfg(tmp_path, channels=3), verbose=False).images.shape == (1, 3, 8, 8)
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_to_nearly_the_same_image(tmp_path):
+    from gankit.data.folder import decode_folder, draft, list_images
+    y, x = np.mgrid[0:1200, 0:1600]
+    photo = np.stack([(x / 1600 * 255), (y / 1200 * 255), ((x + y) % 200 > 100) * 255.0], -1).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "big.jpg", quality=92)
+    images, bad, short = decode_folder(tmp_path, list_images(tmp_path), 32, 3, verbose=False)
+    assert bad == [] and short == [1200]                              # the size before the reduced decode
+    with Image.open(tmp_path / "big.jpg") as im:
+        assert im.size == (1600, 1200)
+        im.load()                                                      # decoded whole
+        full = to_square(im, 32, 3)
+    assert np.abs(images[0].numpy().astype(int) - full.astype(int)).mean() < 3
+    with Image.open(tmp_path / "big.jpg") as im:
+        draft(im, 32)
+        im.load()
+        assert im.size == (200, 150)                                   # 1/8 scale: shorter side >= 2 x 32

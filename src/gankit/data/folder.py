@@ -134,13 +134,22 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
-    # (for the upscaling line); v4: the centre square resized directly, 32-bit and float greys scaled by their
+    # (for the upscaling line); v4: the centre square resized directly, large JPEGs decoded at a reduced scale, 32-bit and float greys scaled by their
     # range; older caches are decoded again
     h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v4".encode())
     for p in files:
         st = p.stat()
         h.update(os.fsencode(p.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # any name bytes
     return h.hexdigest()[:20]
+
+
+def draft(img: Image.Image, resolution: int) -> None:
+    """Have a large JPEG decoded at 1/2, 1/4 or 1/8 of its size (JPEG's own DCT scaling), keeping its shorter
+    side at least 2x the training size for the bicubic resize: a 12-megapixel photo decodes ~10x faster."""
+    side = min(img.size)
+    if img.format == "JPEG" and side > 2 * resolution:
+        k = 2 * resolution / side
+        img.draft(img.mode, (math.ceil(img.size[0] * k), math.ceil(img.size[1] * k)))
 
 
 def decode_folder(folder: Path, files: List[Path], resolution: int, channels: int,
@@ -150,10 +159,12 @@ def decode_folder(folder: Path, files: List[Path], resolution: int, channels: in
     for i, p in enumerate(files):
         try:
             with Image.open(p) as img:
+                short.append(min(img.size))
+                draft(img, resolution)
                 img.load()
                 arrays.append(to_square(img, resolution, channels))
-                short.append(min(img.size))
         except Exception:
+            del short[len(arrays):]
             bad.append(str(p.relative_to(folder)))
         if verbose and (i + 1) % 500 == 0:
             say(verbose, f"  decoded {i + 1}/{len(files)}")
