@@ -80,6 +80,8 @@ def test_advice_skips_what_the_run_already_does_and_moves_down_the_ladder(tmp_pa
     found = [e["message"] for e in events(trainer) if e["kind"] == "d_wins"]
     assert len(found) >= 2
     assert "beta1" not in found[0] and "train.lr_d" in found[0]
+    half = f"{trainer.cfg.train.lr_d / 2:.3g}"                          # this run's own value, halved
+    assert f"gankit train {trainer.run_dir} --resume --allow-change train.lr_d --set train.lr_d={half}" in found[0]
     assert "instance_noise" in found[1]
     assert trainer.parts.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
@@ -147,6 +149,28 @@ def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
     rem = [e for e in events(trainer) if e["kind"] == "remedy"]
     assert rem and rem[0]["remedy"] == "rollback" and rem[0]["changes"]["rolled_back_to"] == 200
     assert float(trainer.G.w.detach()) == 0.0
+
+
+def test_rollback_advice_names_the_checkpoint_and_the_halved_rates(tmp_path):
+    """Advice only: the command copies the newest kept checkpoint at or before the last diverse check and
+    resumes it with both of this run's learning rates halved."""
+    trainer, hook = make_trainer(tmp_path)
+    trainer.parts.G = ModeSampler(8)
+    feed(trainer, hook, [HEALTHY] * 20)                  # diverse until step 200
+    ck = trainer.run_dir / "checkpoints"
+    ck.mkdir()
+    for step in (100, 150, 250):
+        (ck / f"step-{step:07d}.pt").write_bytes(b"")
+    trainer.G.k = 1
+    hook.rungs["collapse"] = LADDERS["collapse"].index("rollback")
+    feed(trainer, hook, [HEALTHY] * 10, start=200)
+    msg = [e["message"] for e in events(trainer) if e["kind"] == "collapse"][0]
+    lr_d, lr_g = (f"{getattr(trainer.cfg.train, k) / 2:.3g}" for k in ("lr_d", "lr_g"))
+    assert "from step 200 or before" in msg
+    assert (f"cp {ck}/step-0000150.pt {ck}/latest.pt (the checkpoint of step 150), then gankit train "
+            f"{trainer.run_dir} --resume --allow-change train.lr_d train.lr_g --set train.lr_d={lr_d} "
+            f"train.lr_g={lr_g}") in msg, msg
+    assert float(trainer.G.w.detach()) == 0.0 and trainer.parts.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d
 
 
 # ---- divergence -------------------------------------------------------------------------------------------

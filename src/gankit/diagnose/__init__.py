@@ -255,7 +255,7 @@ class DiagnoseHook(Hook):
                 rung += 1
                 name = ladder[rung] if rung < len(ladder) else None
             self.rungs[kind] = rung + 1 if name is not None else rung
-            hint = REMEDIES[name].advice if name else stable_advice(ctx.cfg)
+            hint = REMEDIES[name].hint(ctx, self, kind) if name else stable_advice(ctx.cfg)
             ctx.event(kind, f"{message}. Suggestion: {hint} (or set train.auto_remedy=true)", **before)
             return
         done = None

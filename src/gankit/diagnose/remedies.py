@@ -42,10 +42,16 @@ class Remedy:
     fn: Callable[..., Optional[Dict[str, Any]]]
     advice: str          # the suggestion printed when auto_remedy is off
     applies: Callable[[Any], bool] = _always   # False: this run has nothing for the remedy to change
+    concrete: Optional[Callable[..., str]] = None   # (ctx, hook, kind) -> the advice with this run's numbers
+
+    def hint(self, ctx: Any, hook: Any, kind: str) -> str:
+        """The suggestion for this run: with its own values where the remedy knows them, else the advice."""
+        return self.concrete(ctx, hook, kind) if self.concrete is not None else self.advice
 
     def __post_init__(self) -> None:
-        if not callable(self.fn) or not callable(self.applies):
-            raise TypeError(f"a remedy's fn and applies must be functions, got {self.fn!r}, {self.applies!r}")
+        if not callable(self.fn) or not callable(self.applies) or not (self.concrete is None or callable(self.concrete)):
+            raise TypeError(f"a remedy's fn, applies and concrete must be functions, got {self.fn!r}, "
+                            f"{self.applies!r}, {self.concrete!r}")
         if not isinstance(self.advice, str) or not self.advice:
             raise TypeError(f"remedy {self.fn!r} needs its advice: one line for the user, got {self.advice!r}")
 
@@ -53,10 +59,11 @@ class Remedy:
 REMEDIES = Registry("remedy", expects=instance_of(Remedy))
 
 
-def remedy(name: str, advice: str, applies: Callable[[Any], bool] = _always):
+def remedy(name: str, advice: str, applies: Callable[[Any], bool] = _always,
+           concrete: Optional[Callable[..., str]] = None):
     """Registers ``fn(remedies, hook, ctx, kind) -> {"message", "changes"} | None`` as a remedy."""
     def deco(fn):
-        REMEDIES.register(name)(Remedy(fn, advice, applies))
+        REMEDIES.register(name)(Remedy(fn, advice, applies, concrete))
         return fn
     return deco
 
@@ -84,7 +91,35 @@ def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) 
             "changes": {"beta1": [old, MOMENTUM]}}
 
 
-@remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>")
+def _resume_with(ctx: TrainingContext, keys: Dict[str, float], step: Optional[int] = None) -> str:
+    """The command that continues this run with new values (from the checkpoint at or before ``step``)."""
+    run, sets = ctx.run_dir, " ".join(f"{k}={v:.3g}" for k, v in keys.items())
+    start = ""
+    if step is not None:
+        kept = sorted((int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt")
+                       if p.stem.split("-")[1].isdigit()), reverse=True)
+        at = next((k for k in kept if k <= step), None)
+        if at is not None:
+            ck = run / "checkpoints"
+            start = f"cp {ck}/step-{at:07d}.pt {ck}/latest.pt (the checkpoint of step {at}), then "
+    return (f"{start}gankit train {run} --resume --allow-change {' '.join(keys)} --set {sets}")
+
+
+def _lower_lr_d_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+    half = ctx.lr("d") * LR_FACTOR
+    return f"halve D's learning rate: stop this run, then {_resume_with(ctx, {'train.lr_d': half})}"
+
+
+def _rollback_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+    target = hook.best if kind == "collapse" else (hook.good or hook.candidate)
+    step = int(target["step"]) if target is not None else None
+    lrs = {f"train.lr_{w}": ctx.lr(w) * LR_FACTOR for w in ("d", "g")}
+    where = f"from step {step} or before, when samples were last diverse, " if step is not None else ""
+    return (f"go back {where}with both learning rates halved: stop this run, then "
+            f"{_resume_with(ctx, lrs, step if step is not None else ctx.step)}")
+
+
+@remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>", concrete=_lower_lr_d_advice)
 def lower_lr_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     old = ctx.lr("d")
     ctx.set_lr("d", old * LR_FACTOR)
@@ -131,8 +166,8 @@ def dropout(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Opti
             "changes": {"dropout": [old, rem.dropout]}}
 
 
-@remedy("rollback", "resume from an earlier checkpoint with lower learning rates, e.g. --set train.lr_d=... "
-        "train.lr_g=...")
+@remedy("rollback", "resume from an earlier checkpoint with both learning rates halved (train.lr_d, train.lr_g)",
+        concrete=_rollback_advice)
 def rollback(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     to = hook.rollback(ctx, kind)
     if to is None and kind == "collapse":
