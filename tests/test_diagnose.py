@@ -271,3 +271,12 @@ def test_the_advice_names_a_stable_preset_that_exists_for_the_data():
         assert f"the stable preset {want} " in advice and want in preset_names()
     folder = apply_overrides(load_config("folder-dcgan"), ["data.path=/some/photos"])
     assert "--set data.path=/some/photos" in stable_advice(folder)
+
+
+@pytest.mark.parametrize("loss,label", [("bce", True), ("hinge", False)])
+def test_noise_advice_is_the_noise_this_loss_uses(tmp_path, loss, label):
+    """Label noise moves a target; hinge has none, so it is told of instance noise only."""
+    from gankit.diagnose.remedies import REMEDIES
+    trainer, hook = make_trainer(tmp_path, f"loss.name={loss}")
+    hint = REMEDIES["noise"].hint(trainer.context, hook, "collapse")
+    assert "--set loss.instance_noise=" in hint and ("loss.label_noise=0.1" in hint) == label, hint

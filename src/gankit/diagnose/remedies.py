@@ -127,14 +127,29 @@ def lower_lr_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> D
             "changes": {"lr_d": [old, old * LR_FACTOR]}}
 
 
-@remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1")
-def noise(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+def _noise_levels(hook: Any, ctx: TrainingContext) -> Dict[str, float]:
+    """The noise the remedy adds: instance noise for every loss, label noise for losses with targets."""
     real = hook.diversity.real
     std = 1.0 if isinstance(ctx.data, ImageData) else float(real.std(0).mean())
     lc = ctx.cfg.loss
     level = {"instance_noise": max(lc.instance_noise, INSTANCE_NOISE * std)}
     if ctx.loss_uses_targets:
         level["label_noise"] = max(lc.label_noise, LABEL_NOISE)
+    return level
+
+
+def _noise_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+    level = _noise_levels(hook, ctx)
+    what = "instance noise and label noise" if "label_noise" in level else "instance noise"
+    return (f"add {what} to what D sees: stop this run, then "
+            f"{_resume_with(ctx, {f'loss.{k}': v for k, v in level.items()})}")
+
+
+@remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1",
+        concrete=_noise_advice)
+def noise(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+    lc = ctx.cfg.loss
+    level = _noise_levels(hook, ctx)
     steps = FADE * hook.s.window
     base = {k: getattr(lc, k) for k in level}
     if rem.fade is not None:  # a second dose while the first fades: fade back to the run's own values
