@@ -32,6 +32,8 @@ def test_a_file_name_that_is_not_utf8_is_read_and_printed(tmp_path, capsys):
     ("I", [0, 128, 255], [0, 128, 255]),           # 32-bit integers holding 8-bit values
     ("I", [0, 32896, 65535], [0, 128, 255]),       # 32-bit integers holding 16-bit values
     ("I;16", [0, 255, 65535], [0, 1, 255]),        # 16-bit: always its whole range
+    ("F", [-1.0, 0.0, 1.0], [0, 128, 255]),        # below 0: min..max
+    ("F", [0.0, float("nan"), 1.0], [0, 0, 255]),  # NaN as 0
 ])
 def test_deep_greys_are_scaled_by_the_range_they_hold(mode, values, expect):
     assert to_8bit(np.array(values, np.float64), mode).tolist() == expect

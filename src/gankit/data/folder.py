@@ -98,13 +98,17 @@ def to_8bit(arr: np.ndarray, mode: str = "I;16") -> np.ndarray:
     """Greys deeper than 8 bits -> uint8, each by the range its mode holds.
 
     I;16*: 0..65535 onto 0..255. I (32-bit integers, also how older PIL opens 16-bit PNGs) and F (floats): by the
-    largest value, the smallest range of 0..1 (floats only), 0..255, 0..65535 or 0..max that holds it. PIL's own
+    largest value, the smallest range of 0..1 (floats only), 0..255, 0..65535 or 0..max that holds it (values
+    below 0: min..max onto 0..255; NaN and infinities count as 0). PIL's own
     convert("L") clips these instead of scaling, so a 16-bit image would come out white and a 0..1 float black.
 
     >>> to_8bit(np.array([0.0, 0.5, 1.0], np.float32), "F").tolist()
     [0, 128, 255]
     """
     a = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if a.size and a.min() < 0:
+        lo, hi = float(a.min()), float(a.max())
+        return np.rint((a - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8)
     if mode.startswith("I;16"):
         top = 65535.0
     else:
@@ -134,8 +138,8 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
-    # (for the upscaling line); v4: the centre square resized directly, large JPEGs decoded at a reduced scale, 32-bit and float greys scaled by their
-    # range; older caches are decoded again
+    # (for the upscaling line); v4: the centre square resized directly, large JPEGs decoded at a reduced scale,
+    # 32-bit and float greys scaled by their range; older caches are decoded again
     h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v4".encode())
     for p in files:
         st = p.stat()
