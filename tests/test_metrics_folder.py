@@ -205,3 +205,15 @@ def test_classifier_features_of_a_folder_are_an_error_unless_forced(tmp_path, fo
     assert last_json(capsys.readouterr().out)["fid_mnist"] >= 0
     with pytest.raises(GankitError, match="the mnist features are made for mnist"):
         train_folder(tmp_path, folder, "hooked", ["eval.every=1", "eval.features=mnist"])
+
+
+def test_eval_of_a_run_whose_folder_moved_says_how_to_point_at_it(tmp_path, folder, capsys):
+    run = train_folder(tmp_path, folder)
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--n", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "which is not there any more" in err and "--data FOLDER" in err
+    # pointed at its new place, the evaluation runs (against the moved folder)
+    assert main(["eval", str(run), "--n", "4", "--data", str(moved), "--metrics", "memorisation"]) == 0

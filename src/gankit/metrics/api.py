@@ -118,6 +118,9 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     run = load_run(str(run_dir))
     cfg = run.cfg
     ref_cfg = data if data is not None else run_reference_config(cfg.data)
+    if data is None and ref_cfg.path and not Path(ref_cfg.path).expanduser().is_dir():
+        raise GankitError(f"{run_dir} trained on the folder {ref_cfg.path}, which is not there any more; give "
+                          "its new place (or another folder to compare with) with --data FOLDER")
     dataset = _dataset_of(ref_cfg)
     names = list(metrics or default_metrics(dataset))
     n = n or default_n(names, dataset)
