@@ -46,6 +46,7 @@ def printable(name: str) -> str:
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+SLIVER = 16  # longer than 16:1, an image is resized by its centre square only (the same square, far less work)
 GREY_SAMPLE = 100   # colour-mode files looked into (evenly spaced) to tell a folder of grey photos stored as RGB
 
 
@@ -128,18 +129,25 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
         img = Image.alpha_composite(background, rgba)
     img = img.convert("RGB" if channels == 3 else "L")
     w, h = img.size
-    side = min(w, h)   # the centre square, resized straight to R (a 1x20000 sliver costs no 20000R-pixel resize)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.resize((resolution, resolution), Image.BICUBIC, box=(left, top, left + side, top + side),
-                     reducing_gap=3.0)
+    scale = resolution / min(w, h)
+    nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
+    if nw * nh <= SLIVER * resolution * resolution:  # the shorter side resized to R, then the centre crop
+        img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - resolution) // 2, (nh - resolution) // 2
+        img = img.crop((left, top, left + resolution, top + resolution))
+    else:  # a sliver (1x20000 would be a 64x1.3M resize): only its centre square, resized straight to R
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.resize((resolution, resolution), Image.BICUBIC, box=(left, top, left + side, top + side),
+                         reducing_gap=3.0)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
-    # (for the upscaling line); v4: the centre square resized directly, large JPEGs decoded at a reduced scale,
-    # 32-bit and float greys scaled by their range; older caches are decoded again
+    # (for the upscaling line); v4: slivers resized by their centre square, large JPEGs decoded at a reduced
+    # scale, 32-bit and float greys scaled by their range; older caches are decoded again
     h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v4".encode())
     for p in files:
         st = p.stat()
