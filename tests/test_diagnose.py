@@ -280,3 +280,67 @@ def test_noise_advice_is_the_noise_this_loss_uses(tmp_path, loss, label):
     trainer, hook = make_trainer(tmp_path, f"loss.name={loss}")
     hint = REMEDIES["noise"].hint(trainer.context, hook, "collapse")
     assert "--set loss.instance_noise=" in hint and ("loss.label_noise=0.1" in hint) == label, hint
+
+
+# ---- augmentation, for small image sets ---------------------------------------------------------------------
+def make_image_trainer(tmp_path, root, *overrides):
+    """A real DCGAN Trainer on tiny MNIST-format digits (a small image set: augmentation applies)."""
+    cfg = apply_overrides(load_config("mnist-dcgan"), TINY + [f"data.root={root}", "train.batch_size=8",
+                                                              "train.steps=1000", "log.every=10", *overrides])
+    hook = DiagnoseHook(DiagnoseSettings(window=100, check_every=50, warmup=100, n=32))
+    trainer = Trainer(cfg, tmp_path / "run", hooks=[hook], verbose=False)
+    trainer.run_dir.mkdir(parents=True, exist_ok=True)
+    hook.on_start(trainer.context)
+    return trainer, hook
+
+
+def test_augment_remedy_turns_on_diffaugment_for_a_small_image_set(tmp_path, tiny_mnist):
+    from gankit.diagnose.remedies import AUGMENT
+    trainer, hook = make_image_trainer(tmp_path, tiny_mnist, "train.auto_remedy=true")
+    assert trainer.cfg.train.augment == "" and trainer.cfg.train.beta1 <= 0.5   # lower_momentum has nothing to do
+    for _ in range(30):                       # D wins on and on: lower_lr_d, then augment
+        feed(trainer, hook, [D_WINS], start=trainer.step)
+        if [e["remedy"] for e in events(trainer) if e["kind"] == "remedy"] == ["lower_lr_d", "augment"]:
+            break
+    done = [e for e in events(trainer) if e["kind"] == "remedy"]
+    assert [e["remedy"] for e in done] == ["lower_lr_d", "augment"], done
+    n = trainer.data.images.shape[0]
+    assert f"the {n} training images" in done[-1]["message"] and trainer.cfg.train.augment == AUGMENT
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    assert not torch.equal(trainer.loss.d_inputs(x), x)      # D now sees augmented images
+    state = hook.state_dict()                                # and a resumed run augments again
+    trainer2, hook2 = make_image_trainer(tmp_path / "again", tiny_mnist, "train.auto_remedy=true")
+    hook2.load_state_dict(state)
+    hook2.on_start(trainer2.context)
+    assert trainer2.cfg.train.augment == AUGMENT
+
+
+def test_augment_advice_names_diffaugment_then_ada_with_the_resume_command(tmp_path, tiny_mnist):
+    from gankit.diagnose.remedies import REMEDIES
+    trainer, hook = make_image_trainer(tmp_path / "a", tiny_mnist)
+    hint = REMEDIES["augment"].hint(trainer.context, hook, "collapse")
+    assert "--allow-change train.augment --set train.augment=translation,color" in hint, hint
+    trainer, hook = make_image_trainer(tmp_path / "b", tiny_mnist, "train.augment=translation")
+    hint = REMEDIES["augment"].hint(trainer.context, hook, "collapse")
+    assert "--allow-change train.ada_target --set train.ada_target=0.6" in hint, hint
+    assert REMEDIES["augment"].fn(hook.remedies, hook, trainer.context, "collapse") is None  # ADA needs a resume
+    trainer, hook = make_image_trainer(tmp_path / "c", tiny_mnist, "train.augment=translation", "train.ada_target=0.6")
+    assert not REMEDIES["augment"].applies(trainer.context)       # adaptive already: the next rung instead
+    ring, ring_hook = make_trainer(tmp_path / "ring")
+    assert not REMEDIES["augment"].applies(ring.context)          # points, not images
+
+
+@pytest.mark.parametrize("change", [["train.augment=translation,color"], ["train.ada_target=0.6"]])
+def test_the_augment_advice_resumes(tmp_path, tiny_mnist, change):
+    """What the advice tells a user to type works: a short run resumed with augmentation (or ADA) on."""
+    base = TINY + [f"data.root={tiny_mnist}", "train.batch_size=8", "train.diagnose=false",
+                   "train.augment=translation" if "ada" in change[0] else "train.augment="]
+    run = api.train("mnist-dcgan", base + ["train.steps=2"], out=str(tmp_path / "r"), hooks=[], verbose=False)
+    key = change[0].split("=")[0]
+    api.train("mnist-dcgan", base + ["train.steps=4"] + change, out=str(run), resume=True, allow_change=[key],
+              hooks=[], verbose=False)
+    saved = json.loads((run / "config.json").read_text())
+    section, name = key.split(".")
+    assert str(saved[section][name]) == change[0].split("=")[1]
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["step"] == 4

@@ -6,9 +6,13 @@ raising dropout in a discriminator that has none); the diagnoser then moves to t
 Noise remedies fade out: instance and label noise start at their level and fall linearly to what the run had
 before over ``FADE`` windows, so the final samples are not blurred by the noise the early fix needed.
 
+Augmentation is the remedy for small image sets (up to SMALL_DATA images), where D learns the training images
+by heart: DiffAugment of what D sees when the run has none (a live change), adaptive augmentation when DiffAugment
+is already on (a suggestion: ADA's controller is made when a run starts, so it needs a resume).
+
 Example:
     >>> LADDERS["d_wins"]
-    ['lower_momentum', 'lower_lr_d', 'noise', 'skip_d', 'dropout']
+    ['lower_momentum', 'lower_lr_d', 'augment', 'noise', 'skip_d', 'dropout']
 """
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ from ..registry import Registry, instance_of
 from ..train.context import TrainingContext
 
 LADDERS = {
-    "d_wins": ["lower_momentum", "lower_lr_d", "noise", "skip_d", "dropout"],
-    "collapse": ["lower_momentum", "noise", "dropout", "rollback"],
+    "d_wins": ["lower_momentum", "lower_lr_d", "augment", "noise", "skip_d", "dropout"],
+    "collapse": ["lower_momentum", "augment", "noise", "dropout", "rollback"],
     "diverged": ["rollback"],
 }
 FADE = 4                 # noise fades out over this many diagnosis windows
@@ -31,6 +35,11 @@ LABEL_NOISE = 0.1        # D's targets move towards the other class by U(0, 0.1)
 DROPOUT_STEP, DROPOUT_MAX = 0.2, 0.5
 LR_FACTOR = 0.5
 MOMENTUM = 0.5           # Adam beta1 after the lower_momentum remedy
+# Image sets this small get augmentation first: the sizes at which DiffAugment (Zhao et al. 2020: 10% and 20% of
+# CIFAR-10) and ADA (Karras et al. 2020: FFHQ subsets of 2 000 and 10 000) report D memorising its training set.
+SMALL_DATA = 20_000
+AUGMENT = "translation,color"   # the folder presets' policy
+ADA_TARGET = 0.6                # StyleGAN2-ADA's target for E[sign(D(real))]
 
 
 def _always(ctx: Any) -> bool:
@@ -91,9 +100,10 @@ def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) 
             "changes": {"beta1": [old, MOMENTUM]}}
 
 
-def _resume_with(ctx: TrainingContext, keys: Dict[str, float], step: Optional[int] = None) -> str:
+def _resume_with(ctx: TrainingContext, keys: Dict[str, Any], step: Optional[int] = None) -> str:
     """The command that continues this run with new values (from the checkpoint at or before ``step``)."""
-    run, sets = ctx.run_dir, " ".join(f"{k}={v:.3g}" for k, v in keys.items())
+    run = ctx.run_dir
+    sets = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in keys.items())
     start = ""
     if step is not None:
         kept = sorted((int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt")
@@ -159,6 +169,38 @@ def noise(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[s
     said = " and ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in level.items())
     return {"message": f"added {said} to what the discriminator sees, fading out over {steps} steps",
             "changes": {f"loss.{k}": v for k, v in level.items()}}
+
+
+def _small_images(ctx: TrainingContext) -> bool:
+    """A small image set that is not yet under adaptive augmentation: augmentation has something to do."""
+    data = ctx.data
+    return (isinstance(data, ImageData) and data.images.shape[0] <= SMALL_DATA
+            and not ctx.cfg.train.ada_target > 0)
+
+
+def _augment_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+    n = ctx.data.images.shape[0]
+    if not ctx.cfg.train.augment:
+        return (f"augment what D sees, real and fake alike (DiffAugment; {n} images are few enough for D to learn "
+                f"them by heart): stop this run, then "
+                f"{_resume_with(ctx, {'train.augment': AUGMENT})}")
+    return (f"let the augmentation adapt (ADA: applied more often while D is sure of the real images; {n} images "
+            f"are few enough for D to learn them by heart): stop this run, then "
+            f"{_resume_with(ctx, {'train.ada_target': ADA_TARGET})}")
+
+
+@remedy("augment", f"augment what D sees on a small image set, e.g. --set train.augment={AUGMENT} "
+                   f"(or train.ada_target={ADA_TARGET} when it is on)", _small_images, concrete=_augment_advice)
+def augment(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
+    """DiffAugment (translation and colour) on real and fake when a small image set has none; a run that already
+    augments is left to the next rung (adaptive augmentation needs a resume: see the advice)."""
+    if not _small_images(ctx) or ctx.cfg.train.augment:
+        return None
+    rem.set_cfg(ctx, "train.augment", AUGMENT)
+    return {"message": f"turned on DiffAugment ({AUGMENT.replace(',', ' and ')}) for what the discriminator sees, "
+                       f"real and fake alike, so it cannot learn the {ctx.data.images.shape[0]} training images by "
+                       "heart",
+            "changes": {"train.augment": AUGMENT}}
 
 
 @remedy("skip_d", "skip D's updates while its loss is low, e.g. --set train.d_skip_below=0.1")
