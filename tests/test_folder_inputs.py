@@ -105,8 +105,8 @@ def test_large_jpegs_decode_at_a_reduced_scale_to_nearly_the_same_image(tmp_path
     y, x = np.mgrid[0:1200, 0:1600]
     photo = np.stack([(x / 1600 * 255), (y / 1200 * 255), ((x + y) % 200 > 100) * 255.0], -1).astype(np.uint8)
     Image.fromarray(photo).save(tmp_path / "big.jpg", quality=92)
-    images, bad, short = decode_folder(tmp_path, list_images(tmp_path), 32, 3, verbose=False)
-    assert bad == [] and short == [1200]                              # the size before the reduced decode
+    images, bad, sides = decode_folder(tmp_path, list_images(tmp_path), 32, 3, verbose=False)
+    assert bad == [] and sides == [[1200, 1600]]                      # the size before the reduced decode
     with Image.open(tmp_path / "big.jpg") as im:
         assert im.size == (1600, 1200)
         im.load()                                                      # decoded whole
@@ -116,3 +116,17 @@ def test_large_jpegs_decode_at_a_reduced_scale_to_nearly_the_same_image(tmp_path
         draft(im, 32)
         im.load()
         assert im.size == (200, 150)                                   # 1/8 scale: shorter side >= 2 x 32
+
+
+def test_panoramas_are_said_to_lose_their_sides(tmp_path, capsys):
+    """Most images far from square: the line says only their centre square is trained on (decoded and cached)."""
+    for i in range(3):
+        Image.fromarray(np.full((20, 60, 3), 50 * i, np.uint8)).save(tmp_path / f"wide{i}.png")
+    Image.fromarray(np.full((30, 30, 3), 200, np.uint8)).save(tmp_path / "square.png")
+    for _ in range(2):
+        assert load_data(_cfg(tmp_path, channels=3), verbose=True).images.shape == (4, 3, 8, 8)
+        assert "3 of the 4 images are longer than 2:1 (median 3.0:1): only the centre square" in capsys.readouterr().err
+    for i in range(3):
+        (tmp_path / f"wide{i}.png").unlink()
+    load_data(_cfg(tmp_path, channels=3), verbose=True)
+    assert "longer than 2:1" not in capsys.readouterr().err

@@ -338,7 +338,7 @@ def test_damaged_folder_cache_is_rebuilt_with_a_line(tmp_path, capsys):
         capsys.readouterr()
         assert torch.equal(load_data(cfg).images, first)
         assert "is damaged" in capsys.readouterr().err
-    torch.save({"images": torch.zeros(3, 1, 16, 16, dtype=torch.uint8), "bad": [], "short": [20] * 3},
+    torch.save({"images": torch.zeros(3, 1, 16, 16, dtype=torch.uint8), "bad": [], "sides": [[20, 20]] * 3},
                cache)  # wrong shape
     capsys.readouterr()
     assert torch.equal(load_data(cfg).images, first)

@@ -147,8 +147,9 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
 def _cache_key(folder: Path, files: List[Path], resolution: int, channels: int) -> str:
     # v2: 16-bit greys are scaled to 8 bits (v1 clipped them to white); v3: each image's shorter side is kept
     # (for the upscaling line); v4: slivers resized by their centre square, large JPEGs decoded at a reduced
-    # scale, 32-bit and float greys scaled by their range; older caches are decoded again
-    h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v4".encode())
+    # scale, 32-bit and float greys scaled by their range; v5: both sides kept (for the crop line); older caches
+    # are decoded again
+    h = hashlib.sha256(os.fsencode(folder.resolve()) + f"|{resolution}|{channels}|v5".encode())
     for p in files:
         st = p.stat()
         h.update(os.fsencode(p.relative_to(folder)) + f"|{st.st_size}|{st.st_mtime_ns}".encode())  # any name bytes
@@ -165,23 +166,37 @@ def draft(img: Image.Image, resolution: int) -> None:
 
 
 def decode_folder(folder: Path, files: List[Path], resolution: int, channels: int,
-                  verbose: bool) -> Tuple[torch.Tensor, List[str], List[int]]:
-    """(images (N, C, R, R) uint8, unreadable files, each image's shorter side in pixels before resizing)."""
-    arrays, bad, short = [], [], []
+                  verbose: bool) -> Tuple[torch.Tensor, List[str], List[List[int]]]:
+    """(images (N, C, R, R) uint8, unreadable files, each image's [shorter, longer] side in pixels as stored)."""
+    arrays, bad, sides = [], [], []
     for i, p in enumerate(files):
         try:
             with Image.open(p) as img:
-                short.append(min(img.size))
+                sides.append(sorted(img.size))
                 draft(img, resolution)
                 img.load()
                 arrays.append(to_square(img, resolution, channels))
         except Exception:
-            del short[len(arrays):]
+            del sides[len(arrays):]
             bad.append(str(p.relative_to(folder)))
         if verbose and (i + 1) % 500 == 0:
             say(verbose, f"  decoded {i + 1}/{len(files)}")
     stack = np.stack(arrays) if arrays else np.zeros((0, channels, resolution, resolution), np.uint8)
-    return torch.from_numpy(stack), bad, short
+    return torch.from_numpy(stack), bad, sides
+
+
+def crop_note(sides: List[List[int]]) -> Optional[str]:
+    """A line when a tenth or more of the images are longer than 2:1: their centre square keeps under half.
+
+    >>> crop_note([[600, 1920]] * 3 + [[500, 500]])[:42]
+    '3 of the 4 images are longer than 2:1 (med'
+    """
+    ratios = sorted(long / max(short, 1) for short, long in sides if long > 2 * short)
+    if not sides or len(ratios) * 10 < len(sides):
+        return None
+    many = f"all {len(sides)}" if len(ratios) == len(sides) else f"{len(ratios)} of the {len(sides)}"
+    return (f"{many} images are longer than 2:1 (median {ratios[len(ratios) // 2]:.1f}:1): only the centre "
+            "square of each is trained on and the rest is cut off; crop them to what matters first to keep it")
 
 
 def upscale_note(short: List[int], resolution: int) -> Optional[str]:
@@ -203,30 +218,30 @@ def upscale_note(short: List[int], resolution: int) -> Optional[str]:
             "their own size, and faster")
 
 
-def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torch.Tensor, List[str], List[int]]]:
-    """(images, unreadable files, shorter sides) from a cache file, or None (the file deleted, with a line) when
-    it is damaged."""
+def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torch.Tensor, List[str], List[List[int]]]]:
+    """(images, unreadable files, [shorter, longer] sides) from a cache file, or None (the file deleted, with a
+    line) when it is damaged."""
     try:
         saved = torch.load(cache, map_location="cpu", weights_only=True)
-        images, bad, short = saved["images"], saved["bad"], saved["short"]
+        images, bad, sides = saved["images"], saved["bad"], saved["sides"]
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
                 and tuple(images.shape[1:]) == shape and isinstance(bad, list)
-                and all(isinstance(b, str) for b in bad) and isinstance(short, list)
-                and all(isinstance(v, int) for v in short)):
+                and all(isinstance(b, str) for b in bad) and isinstance(sides, list) and len(sides) == len(images)
+                and all(isinstance(v, list) and len(v) == 2 and all(isinstance(n, int) for n in v) for v in sides)):
             raise ValueError("unexpected contents")
-        return images, list(bad), list(short)
+        return images, list(bad), [list(v) for v in sides]
     except Exception as e:
         say(True, f"the folder cache {cache} is damaged ({type(e).__name__}); decoding the images again")
         cache.unlink(missing_ok=True)
         return None
 
 
-def _write_cache(cache: Path, images: torch.Tensor, bad: List[str], short: List[int]) -> None:
+def _write_cache(cache: Path, images: torch.Tensor, bad: List[str], sides: List[List[int]]) -> None:
     """Cache the decoded folder atomically; a full disk or a read-only cache only costs the next run's time."""
     tmp = cache.with_suffix(f".tmp{os.getpid()}")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": images, "bad": bad, "short": short}, tmp)
+        torch.save({"images": images, "bad": bad, "sides": sides}, tmp)
         os.replace(tmp, cache)
     except (OSError, RuntimeError) as e:
         tmp.unlink(missing_ok=True)
@@ -256,15 +271,15 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
     saved = _read_cache(cache, (channels, cfg.resolution, cfg.resolution)) if cache.is_file() else None
     if saved is not None:
-        images, bad, short = saved
+        images, bad, sides = saved
         say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
     else:
         say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
-        images, bad, short = decode_folder(folder, files, cfg.resolution, channels, verbose)
-        _write_cache(cache, images, bad, short)
-    note = upscale_note(short, cfg.resolution)
-    if note:
-        say(verbose, note)
+        images, bad, sides = decode_folder(folder, files, cfg.resolution, channels, verbose)
+        _write_cache(cache, images, bad, sides)
+    for note in (upscale_note([short for short, _ in sides], cfg.resolution), crop_note(sides)):
+        if note:
+            say(verbose, note)
     if bad:
         shown = ", ".join(printable(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
