@@ -105,6 +105,22 @@ def test_running_out_of_memory_or_disk_is_one_line(monkeypatch, capsys, exc, wor
     assert words in one_line_error(capsys)
 
 
+def test_running_out_of_memory_mid_training_is_a_line_of_its_own(monkeypatch, capsys, tmp_path):
+    """The progress bar is closed first, so the error does not start in the middle of the bar's line."""
+    from gankit.train.trainer import Trainer
+    real = Trainer.train_step
+
+    def step(self):
+        if self.step == 3:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes.")
+        real(self)
+    monkeypatch.setattr(Trainer, "train_step", step)
+    assert main(["train", "ring-2d", "--out", str(tmp_path / "r"), "--set", "train.steps=10",
+                 "log.progress=true", "checkpoint.every=1000", "sample.every=0", "train.diagnose=false"]) == 1
+    err = capsys.readouterr().err
+    assert "\ngankit: error: out of memory (it tried to allocate 8 bytes)" in err, err[-300:]
+
+
 def test_other_failures_keep_their_traceback(monkeypatch):
     def fail(*a, **k):
         raise RuntimeError("a bug")

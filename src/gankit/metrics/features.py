@@ -163,9 +163,12 @@ def extract(extractor: Extractor, samples: torch.Tensor, batch_size: int = 0,
     steps = range(0, len(samples), bs)
     bar = tqdm(steps, desc=f"{extractor.name} features {label}".strip(), unit="batch", file=sys.stderr,
                disable=not verbose or extractor.kind == "vector" or len(steps) < 4, leave=False)
-    for i in bar:
-        for key, value in extractor(samples[i:i + bs]).items():
-            parts.setdefault(key, []).append(value.detach().cpu().numpy().astype(np.float32))
+    try:
+        for i in bar:
+            for key, value in extractor(samples[i:i + bs]).items():
+                parts.setdefault(key, []).append(value.detach().cpu().numpy().astype(np.float32))
+    finally:
+        bar.close()  # an error (out of memory, ...) then starts on a line of its own
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

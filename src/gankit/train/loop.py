@@ -100,6 +100,9 @@ def run_loop(trainer: "Trainer") -> None:
         bar.close()
         call_hooks(trainer, "on_end")
         raise
+    except Exception:
+        bar.close()  # out of memory, a full disk, ...: the error's one line starts on a line of its own
+        raise
     bar.close()
     if trainer.step != state["saved"]:
         trainer.save_checkpoint()
