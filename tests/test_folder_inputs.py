@@ -130,3 +130,13 @@ def test_panoramas_are_said_to_lose_their_sides(tmp_path, capsys):
         (tmp_path / f"wide{i}.png").unlink()
     load_data(_cfg(tmp_path, channels=3), verbose=True)
     assert "longer than 2:1" not in capsys.readouterr().err
+
+
+def test_hidden_files_and_folders_are_left_out_and_subfolders_are_found(tmp_path):
+    from gankit.data.folder import list_images
+    for rel in ["a.png", "sub/b.JPG", "sub/deeper/c.webp", ".d.png", ".git/objects/e.png", "sub/.thumbs/f.png",
+                "notes.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == \
+        ["a.png", "sub/b.JPG", "sub/deeper/c.webp"]

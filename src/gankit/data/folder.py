@@ -19,19 +19,29 @@ from .fetch import cache_root
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # GIF: the first frame
 
 
+def _walk(folder: Path):
+    """Every file under folder, recursively, leaving out names that start with a dot (and whatever hidden folders
+    such as .git hold, which are not even entered) and not following symbolic links to folders."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                path = Path(root, name)
+                if path.is_file():
+                    yield path
+
+
 def list_images(folder: Path) -> List[Path]:
     """Image files under folder (recursively, sorted), by extension."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(p for p in _walk(folder) if p.suffix.lower() in EXTENSIONS)
 
 
 def other_files(folder: Path) -> str:
     """What a folder without images holds instead, for the error (", only .heic (12), .svg (3) files")."""
     counts: dict = {}
-    for p in folder.rglob("*"):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
-            key = p.suffix.lower() or "extensionless"
-            counts[key] = counts.get(key, 0) + 1
+    for p in _walk(folder):
+        key = p.suffix.lower() or "extensionless"
+        counts[key] = counts.get(key, 0) + 1
     if not counts:
         return ", nor any other file"
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
