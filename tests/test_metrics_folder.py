@@ -153,6 +153,17 @@ def test_warnings_are_printed_once_per_evaluator(tmp_path, capsys):
     assert "warning: FID from 50 and 50 samples is biased upward" in capsys.readouterr().err
 
 
+def test_an_eval_interval_longer_than_the_run_prepares_nothing(tmp_path, folder, counting_inception, capsys):
+    run = train_folder(tmp_path, folder, extra=["train.steps=2", "eval.every=3", "eval.n=6",
+                                                "eval.metrics=[kid]"], verbose=True)
+    err = capsys.readouterr().err
+    assert counting_inception == []                                 # no reference features for no evaluation
+    assert "eval every 3 steps: none within this run's 2 steps" in err and "reference for eval" not in err
+    api.train(str(run), ["train.steps=3"], resume=True, verbose=False)   # extended past it: evaluates at 3
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "eval/kid_inception" in r] == [3] and counting_inception == [6, 6]
+
+
 def test_reference_cache_is_shared_by_the_eval_hook_and_gankit_eval(tmp_path, folder, counting_inception, capsys):
     run = train_folder(tmp_path, folder, extra=["train.steps=2", "eval.every=1", "eval.n=6",
                                                 "eval.metrics=[kid,fid]"], verbose=True)

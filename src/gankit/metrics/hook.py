@@ -37,6 +37,14 @@ class EvalHook(Hook):
         self.last_step = -1
 
     def on_start(self, trainer: Any) -> None:
+        if self.cfg.every > trainer.total_steps:  # (a resume with more steps starts the hook again)
+            if trainer.verbose:
+                say(f"eval every {self.cfg.every} steps: none within this run's {trainer.total_steps} steps, so the "
+                    "reference is not prepared; score the run afterwards with gankit eval RUN (or --set eval.every=N)")
+            return
+        self._prepare(trainer)
+
+    def _prepare(self, trainer: Any) -> None:
         data_cfg = trainer.cfg.data
         info, name = dataset_info(data_cfg), dataset_name(data_cfg)
         names = list(self.cfg.metrics) or default_metrics(name, info.kind)
@@ -66,7 +74,7 @@ class EvalHook(Hook):
     def evaluate(self, trainer: Any) -> Dict[str, float]:
         """Evaluate now and log one row; returns the logged values."""
         if self.evaluator is None:
-            self.on_start(trainer)
+            self._prepare(trainer)
         assert self.evaluator is not None
         fake = from_array(trainer.generate(self.cfg.n, self.seed), "generated", self.evaluator.dataset)
         values = scalar_metrics(self.evaluator(fake))
