@@ -324,7 +324,8 @@ def test_augment_advice_names_diffaugment_then_ada_with_the_resume_command(tmp_p
     trainer, hook = make_image_trainer(tmp_path / "b", tiny_mnist, "train.augment=translation")
     hint = REMEDIES["augment"].hint(trainer.context, hook, "collapse")
     assert "--allow-change train.ada_target --set train.ada_target=0.6" in hint, hint
-    assert REMEDIES["augment"].fn(hook.remedies, hook, trainer.context, "collapse") is None  # ADA needs a resume
+    assert REMEDIES["augment"].fn(hook.remedies, hook, trainer.context, "collapse") is None  # ADA: advice only
+    assert trainer.cfg.train.ada_target == 0 and hook.remedies.cfg == {}
     trainer, hook = make_image_trainer(tmp_path / "c", tiny_mnist, "train.augment=translation", "train.ada_target=0.6")
     assert not REMEDIES["augment"].applies(trainer.context)       # adaptive already: the next rung instead
     ring, ring_hook = make_trainer(tmp_path / "ring")

@@ -122,10 +122,14 @@ class AdaptiveAugment:
     """
 
     def __init__(self, policy: str, target: float, kimg: float, interval: int, batch_size: int):
-        self.ops = parse_policy(policy)
+        self.policy, self.ops = policy, parse_policy(policy)
         self.target, self.kimg, self.interval, self.batch_size = target, kimg, max(1, interval), batch_size
         self.p = 0.0
         self.signs, self.count, self.calls = 0.0, 0, 0
+
+    def set_policy(self, policy: str, target: float) -> None:
+        """A live change of the operations or the target; p and the gathered signs carry on."""
+        self.policy, self.ops, self.target = policy, parse_policy(policy), target
 
     def __call__(self, x: T) -> T:
         if self.p <= 0 or not self.ops:

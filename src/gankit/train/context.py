@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # annotations only: the trainer imports this module, not the 
 
 # Options a hook may change while training runs: the loss object and the trainer read them live each step.
 LIVE_OPTIONS = ("loss.instance_noise", "loss.label_noise", "loss.label_flip", "loss.real_label",
-                "train.d_skip_below", "train.augment")
+                "train.d_skip_below", "train.augment", "train.ada_target")
 
 
 class TrainingContext:

@@ -63,9 +63,26 @@ class GANLoss:
         self.concat = not batch_dependent(D)  # one D forward over real+fake when no BatchNorm in D
         self.multiscale = is_multiscale(D)    # D takes a list of scales (G makes one)
         self.last_d_loss = float("inf")
-        t = cfg.train
-        self.ada = (AdaptiveAugment(t.augment, t.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
-                    if t.ada_target > 0 else None)   # augmentation with a probability steered by D's outputs
+        self.ada: Optional[AdaptiveAugment] = None   # augmentation with a probability steered by D's outputs
+        self._ada_state: Optional[Dict[str, Any]] = None   # a checkpoint's ADA state, until ADA is made
+        self.adaptive()
+
+    def adaptive(self) -> Optional[AdaptiveAugment]:
+        """ADA as the live config has it: made when ``train.ada_target`` turns positive (at the start, or when
+        a remedy switches it on mid-run), following later changes of the target and the policy. p starts at 0 in
+        both cases (StyleGAN2-ADA's start, and what a resume with a new ``train.ada_target`` gives), so switched
+        on over DiffAugment it first takes the augmentation away and adds it back while D is over-confident on
+        the real images; a resumed run continues with the p its checkpoint holds."""
+        t = self.cfg.train
+        if t.ada_target <= 0:
+            return None
+        if self.ada is None:
+            self.ada = AdaptiveAugment(t.augment, t.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
+            if self._ada_state is not None:      # resumed: the p (and signs) the checkpoint holds
+                self.ada.load_state_dict(self._ada_state)
+        elif self.ada.policy != t.augment or self.ada.target != t.ada_target:
+            self.ada.set_policy(t.augment, t.ada_target)
+        return self.ada
 
     # ---- what D is trained on ----------------------------------------------------------------------------
     def targets(self, n: int, real: bool) -> Optional[Tensor]:
@@ -91,8 +108,9 @@ class GANLoss:
         pyramid with its own draw: real and fake scales are still augmented by one distribution)."""
         if isinstance(x, list):
             return [self.d_inputs(level) for level in x]
-        if self.ada is not None:
-            x = self.ada(x)
+        ada = self.adaptive()
+        if ada is not None:
+            x = ada(x)
         elif self.cfg.train.augment:
             x = diff_augment(x, self.cfg.train.augment)
         if self.cfg.loss.instance_noise > 0:
@@ -163,7 +181,7 @@ class GANLoss:
             loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
         total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
         stats: Dict[str, Tensor] = {}
-        if self.ada is not None:
+        if self.adaptive() is not None:
             self.ada.observe(lr, reduce=self._sum_over_ranks)
             stats["ada_p"] = torch.tensor(self.ada.p)
         skip = self.cfg.train.d_skip_below
@@ -204,9 +222,11 @@ class GANLoss:
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
         """skip-D's memory and the adaptive augmentation's p (saved in every checkpoint)."""
-        return {"last_d_loss": self.last_d_loss, "ada": self.ada.state_dict() if self.ada is not None else None}
+        ada = self.adaptive()
+        return {"last_d_loss": self.last_d_loss, "ada": ada.state_dict() if ada is not None else None}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.last_d_loss = float(state.get("last_d_loss", float("inf")))
-        if self.ada is not None and state.get("ada"):
-            self.ada.load_state_dict(state["ada"])
+        self._ada_state = state.get("ada") or None
+        if self.ada is not None and self._ada_state is not None:
+            self.ada.load_state_dict(self._ada_state)
