@@ -5,7 +5,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from .fetch import cache_root
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # GIF: the first frame
 
 
-def _walk(folder: Path):
+def _walk(folder: Path) -> Iterator[Path]:
     """Every file under folder, recursively, leaving out names that start with a dot (and whatever hidden folders
     such as .git hold, which are not even entered) and not following symbolic links to folders."""
     for root, dirs, files in os.walk(folder):

@@ -69,17 +69,19 @@ class GANLoss:
 
     def adaptive(self) -> Optional[AdaptiveAugment]:
         """ADA as the live config has it: made when ``train.ada_target`` turns positive (at the start, or when
-        a remedy switches it on mid-run), following later changes of the target and the policy. p starts at 0 in
-        both cases (StyleGAN2-ADA's start, and what a resume with a new ``train.ada_target`` gives), so switched
-        on over DiffAugment it first takes the augmentation away and adds it back while D is over-confident on
-        the real images; a resumed run continues with the p its checkpoint holds."""
+        a hook switches it on mid-run), dropped when it returns to 0, following changes of the target and the
+        policy. p starts at 0 (StyleGAN2-ADA's start, and what a resume with a new ``train.ada_target`` gives), so
+        switched on over DiffAugment it first takes the augmentation away and adds it back while D is
+        over-confident on the real images; a resumed run continues with the p its checkpoint holds."""
         t = self.cfg.train
         if t.ada_target <= 0:
+            self.ada = None
             return None
         if self.ada is None:
             self.ada = AdaptiveAugment(t.augment, t.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
-            if self._ada_state is not None:      # resumed: the p (and signs) the checkpoint holds
+            if self._ada_state is not None:      # resumed: the p (and signs) the checkpoint holds, once
                 self.ada.load_state_dict(self._ada_state)
+                self._ada_state = None
         elif self.ada.policy != t.augment or self.ada.target != t.ada_target:
             self.ada.set_policy(t.augment, t.ada_target)
         return self.ada
@@ -181,9 +183,10 @@ class GANLoss:
             loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
         total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
         stats: Dict[str, Tensor] = {}
-        if self.adaptive() is not None:
-            self.ada.observe(lr, reduce=self._sum_over_ranks)
-            stats["ada_p"] = torch.tensor(self.ada.p)
+        ada = self.adaptive()
+        if ada is not None:
+            ada.observe(lr, reduce=self._sum_over_ranks)
+            stats["ada_p"] = torch.tensor(ada.p)
         skip = self.cfg.train.d_skip_below
         if skip > 0:
             self.last_d_loss = distributed.mean_scalar(loss, self.dist)  # every rank decides alike
@@ -227,6 +230,4 @@ class GANLoss:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.last_d_loss = float(state.get("last_d_loss", float("inf")))
-        self._ada_state = state.get("ada") or None
-        if self.ada is not None and self._ada_state is not None:
-            self.ada.load_state_dict(self._ada_state)
+        self.ada, self._ada_state = None, state.get("ada") or None   # made again from it as the config says
