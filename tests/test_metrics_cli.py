@@ -113,6 +113,16 @@ def test_stacked_mnist_source(cached_mnist):
 
 
 @needs_mnist_weights
+def test_a_dataset_read_at_another_size_than_its_own_says_so(cached_mnist, tmp_path, capsys):
+    np.save(tmp_path / "s16.npy", np.zeros((20, 1, 16, 16), np.float32))
+    assert main(["fid", str(tmp_path / "s16.npy"), "mnist", "--features", "mnist", "--n", "20"]) == 0
+    assert "mnist images are 28x28, grey; compared as 16x16, grey to match" in capsys.readouterr().err
+    np.save(tmp_path / "s28.npy", np.zeros((20, 1, 28, 28), np.float32))
+    assert main(["fid", str(tmp_path / "s28.npy"), "mnist", "--features", "mnist", "--n", "20"]) == 0
+    assert "compared as" not in capsys.readouterr().err
+
+
+@needs_mnist_weights
 def test_fid_between_datasets_with_mnist_features(cached_mnist, capsys):
     assert main(["fid", "mnist:train", "mnist:test", "--features", "mnist", "--n", "32"]) == 0
     out = last_json(capsys)

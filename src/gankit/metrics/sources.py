@@ -28,6 +28,7 @@ import torch
 
 from ..config import DataConfig
 from ..data import SOURCES, dataset_info, dataset_name, folder_source, load_data
+from ..data.base import say
 from ..data.folder import list_images
 from ..errors import GankitError
 from ..registry import unknown_name_message
@@ -163,6 +164,12 @@ def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, ve
         raise GankitError(unknown_name_message("dataset", name, SOURCES.names())
                           + "; or give a run directory, a .npy file or an image folder")
     cfg = data_config(name, split or "train", like)
+    native = SOURCES.info(name).native
+    if verbose and like is not None and native and (cfg.channels, cfg.resolution) != (native[0], native[-1]):
+        def shape(c: int, r: int) -> str:
+            return f"{r}x{r}, {'grey' if c == 1 else 'RGB'}"
+        say(True, f"{name} images are {shape(native[0], native[-1])}; compared as {shape(cfg.channels, cfg.resolution)} "
+                  f"to match {like.label}")
     return from_data(load_data(cfg, verbose), cfg, n, seed, label=spec)
 
 
