@@ -261,12 +261,16 @@ def test_a_fresh_start_over_a_run_killed_before_its_first_checkpoint(tmp_path):
 
 # ---- resume: nothing is written before the checkpoint has loaded ----------------------------------------------
 
-def test_a_resume_that_cannot_load_writes_nothing(tmp_path):
+@pytest.mark.parametrize("key,value,words", [
+    ("train.optimizer", "rmsprop", "train.optimizer cannot change on resume: the checkpoints of"),
+    ("model.g_hidden", "[7]", "the checkpoint does not fit this run: G."),
+])
+def test_a_resume_that_cannot_load_writes_nothing(tmp_path, key, value, words, capsys):
     run = ring_run(tmp_path)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    code = main(["train", str(run), "--resume", "--set", "train.steps=8", "--set", "train.optimizer=rmsprop",
-                 "--allow-change", "train.optimizer"])
+    code = main(["train", str(run), "--resume", "--set", "train.steps=8", f"{key}={value}", "--allow-change", key])
     assert code == 2
+    assert words in capsys.readouterr().err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 

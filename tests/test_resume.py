@@ -324,3 +324,18 @@ def test_the_divergence_advice_resumes_with_lower_learning_rates(tiny_mnist, tmp
     assert main(command) == 0, _err_lines(capsys)
     state = load(run / "checkpoints" / "latest.pt")
     assert state["step"] == 12 and _all_finite(state["G"]) and _all_finite(state["D"])
+
+
+def test_the_divergence_advice_after_raised_rates_returns_to_the_presets(tiny_mnist, tmp_path, capsys):
+    """A tenth of 1e30 would diverge again: when the run raised a rate above its preset's, the advice names
+    the preset's value."""
+    run = tmp_path / "raised"
+    _small_run(tiny_mnist, run, "train.steps=4", "checkpoint.every=2")
+    capsys.readouterr()
+    code = main(["train", str(run), "--resume", "--set", "train.steps=40", "train.lr_d=1e30", "train.lr_g=1e30",
+                 "--allow-change", "train.lr_d", "train.lr_g"])
+    assert code == 2
+    line = _err_lines(capsys)[-1]
+    preset = api.resolve_config("mnist-mlp").train
+    assert "last finite checkpoint is step 4" in line
+    assert f"--set train.lr_d={preset.lr_d:g} train.lr_g={preset.lr_g:g} --allow-change" in line, line

@@ -16,7 +16,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, load_config
+from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
 from .data import dataset_info
 from .errors import GankitError
 from .registry import unknown_name_message
@@ -31,6 +31,8 @@ from .train.validate import known_total_steps, validate_config
 # What a resumed run may change without being asked: the horizon, and settings that do not touch the training
 # computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
 RESUMABLE = ("train.steps", "train.epochs", "train.threads", "log.", "sample.", "checkpoint.", "eval.")
+# keys whose checkpointed state belongs to one value: Adam's moments are not RMSprop's square averages
+FIXED_ON_RESUME = ("train.optimizer",)
 
 
 def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ()) -> RunConfig:
@@ -136,7 +138,14 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     state = ckpt.load(latest)
     if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
         cfg = validate_config(apply_overrides(from_dict(state["config"]), list(overrides)))
-    changed = [k for k in config_diff(state["config"], cfg.to_dict())
+    diff = config_diff(state["config"], cfg.to_dict())
+    fixed = [k for k in diff if k in FIXED_ON_RESUME]
+    if fixed:
+        key = fixed[0]
+        saved, wanted = get_value(from_dict(state["config"]), key), get_value(cfg, key)
+        raise GankitError(f"{key} cannot change on resume: the checkpoints of {run_dir} hold {saved}'s state, which "
+                          f"{wanted} cannot use; start a new run for it (--out ANOTHER_DIR --set {key}={wanted})")
+    changed = [k for k in diff
                if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
     if changed:
         raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "

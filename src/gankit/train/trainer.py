@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..config import RunConfig
+from ..config import RunConfig, load_config, preset_names
 from ..data import ImageData, load_data
 from ..device import pick_device
 from ..errors import Diverged
@@ -316,14 +316,21 @@ class Trainer(SamplerMixin):
     def diverged(self, since: Optional[int] = None) -> Diverged:
         """The error that stops a run whose weights or losses went non-finite, with what to do next."""
         kept = ckpt.step_files(self.run_dir / "checkpoints")
-        t = self.cfg.train
+        lower = f"train.lr_d={self._lower_lr('d'):g} train.lr_g={self._lower_lr('g'):g}"
         where = (f"the last finite checkpoint is step {int(kept[-1].stem.split('-')[1])} (latest.pt); resume it "
-                 f"with lower learning rates: gankit train {self.run_dir} --resume --set train.lr_d={t.lr_d / 10:g} "
-                 f"train.lr_g={t.lr_g / 10:g} --allow-change train.lr_d train.lr_g"
+                 f"with lower learning rates: gankit train {self.run_dir} --resume --set {lower} "
+                 "--allow-change train.lr_d train.lr_g"
                  if kept else "no checkpoint was written; start again with lower learning rates (train.lr_d, "
                               "train.lr_g) or train.auto_remedy=true")
         span = f"between step {since} and step {self.step}" if since is not None else f"by step {self.step}"
         return Diverged(f"training diverged {span} (non-finite losses or weights); {where}")
+
+    def _lower_lr(self, which: str) -> float:
+        """The learning rate to suggest after a divergence: the preset's when this run raised it above that,
+        else a tenth of this run's."""
+        lr = getattr(self.cfg.train, f"lr_{which}")
+        preset = getattr(load_config(self.cfg.name).train, f"lr_{which}") if self.cfg.name in preset_names() else lr
+        return preset if preset < lr else lr / 10
 
     # ---- loop ---------------------------------------------------------------------------------------------
     def fit(self) -> "Trainer":
