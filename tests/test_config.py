@@ -161,9 +161,9 @@ def test_every_number_and_choice_has_a_range():
         section, name = key.split(".")
         typ = typing.get_type_hints(type(getattr(cfg, section)))[name]
         if typ in (int, float):
-            assert key in RANGES or key in CHOICES, f"{key} ({typ.__name__}) has no entry in config.RANGES"
+            assert key in RANGES or key in CHOICES, f"{key} ({typ.__name__}) has no entry in ranges.RANGES"
         elif typing.get_origin(typ) is list and typing.get_args(typ)[0] is int:
-            assert key in ITEM_RANGES, f"{key} has no entry in config.ITEM_RANGES"
+            assert key in ITEM_RANGES, f"{key} has no entry in ranges.ITEM_RANGES"
         if key in RANGES:  # the default itself is in range
             assert RANGES[key].accepts(get_value(cfg, key)), key
     for key in list(RANGES) + list(ITEM_RANGES) + list(CHOICES):

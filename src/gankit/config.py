@@ -1,8 +1,8 @@
 """Typed run configuration: one dataclass per component, composed into RunConfig.
 
 Presets are YAML files in ``gankit/presets``; ``--set section.key=value`` overrides any field, and an unknown
-key or a value of the wrong type is a GankitError. ``check_ranges`` checks every number against its range and
-every fixed choice (RANGES, ITEM_RANGES, CHOICES); train/validate.py adds the registered names on top.
+key or a value of the wrong type is a GankitError. ``ranges.check_ranges`` checks every number against its range
+and every fixed choice (RANGES, ITEM_RANGES, CHOICES); train/validate.py adds the registered names.
 
 Example:
     >>> cfg = load_config("mnist-mlp")
