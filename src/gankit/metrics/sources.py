@@ -168,8 +168,8 @@ def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, ve
     if verbose and like is not None and native and (cfg.channels, cfg.resolution) != (native[0], native[-1]):
         def shape(c: int, r: int) -> str:
             return f"{r}x{r}, {'grey' if c == 1 else 'RGB'}"
-        say(True, f"{name} images are {shape(native[0], native[-1])}; compared as {shape(cfg.channels, cfg.resolution)} "
-                  f"to match {like.label}")
+        say(True, f"{name} images are {shape(native[0], native[-1])}; compared as "
+                  f"{shape(cfg.channels, cfg.resolution)} to match {like.label}")
     return from_data(load_data(cfg, verbose), cfg, n, seed, label=spec)
 
 
