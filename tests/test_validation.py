@@ -121,6 +121,17 @@ def test_set_takes_several_pairs_and_repeats(capsys):
     assert cfg["name"] == "gaussian-1d" and cfg["train"]["steps"] == 9
 
 
+def test_dry_run_of_a_folder_recipe_says_what_training_needs(tmp_path, capsys):
+    assert main(["train", "folder-64", "--dry-run"]) == 0
+    assert "# note: data.path is not set: training needs a folder of images" in capsys.readouterr().err
+    assert main(["train", "folder-64", "--dry-run", "--set", f"data.path={tmp_path / 'nowhere'}"]) == 0
+    assert "nowhere is not an existing folder" in capsys.readouterr().err
+    assert main(["train", "folder-64", "--dry-run", "--set", f"data.path={tmp_path}"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["train", "mnist-mlp", "--dry-run"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_train_without_a_config_is_one_line(capsys):
     assert main(["train", "--set", "train.steps=9"]) == 2
     assert "train needs a preset name" in one_line_error(capsys)

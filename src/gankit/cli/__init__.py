@@ -98,11 +98,26 @@ def cmd_train(args: argparse.Namespace) -> int:
                          f"the keys this run uses ({hidden} more that it does not use: add --all to see them; "
                          "config.json holds them all)") + "\n")
         print(json.dumps(shown, indent=2, sort_keys=True))
+        note = _folder_note(cfg)
+        if note:
+            sys.stderr.write(f"# note: {note}\n")
         return 0
     run_dir = api.train(args.config, args.overrides, out=args.out, resume=args.resume,
                         allow_change=args.allow_change)
     print(f"run directory: {run_dir}")
     return 0
+
+
+def _folder_note(cfg) -> str:
+    """What a dry-run of a folder recipe should add: training it needs an existing folder in data.path."""
+    from ..data import dataset_info
+    if not dataset_info(cfg.data).folder:
+        return ""
+    if not cfg.data.path:
+        return "data.path is not set: training needs a folder of images, --set data.path=DIR"
+    if not os.path.isdir(os.path.expanduser(str(cfg.data.path))):
+        return f"data.path {cfg.data.path} is not an existing folder: training it would stop there"
+    return ""
 
 
 def _config_from_flags(args: argparse.Namespace) -> None:
