@@ -77,3 +77,17 @@ def test_presets_command_lists_them(capsys):
     assert main(["presets"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
     assert set(NEW) <= listed
+
+
+def test_resuming_a_folder_run_after_the_folder_moved(tmp_path, capsys):
+    imgs = _folder(tmp_path / "imgs", 32)
+    run = api.train("folder-64", STEP + [f"data.path={imgs}", "data.resolution=32"], out=str(tmp_path / "r"),
+                    verbose=False)
+    moved = imgs.rename(tmp_path / "photos")
+    capsys.readouterr()
+    assert main(["train", str(run), "--resume", "--set", "train.steps=2"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "not there any more" in line and "--set data.path=DIR --allow-change data.path" in line
+    assert main(["train", str(run), "--resume", "--set", "train.steps=2", f"data.path={moved}",
+                 "--allow-change", "data.path"]) == 0
+    assert api.load_run(run).step == 2

@@ -148,9 +148,13 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     changed = [k for k in diff
                if not k.startswith(RESUMABLE) and k not in allowed and k not in ("name", "description")]
     if changed:
-        raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} differ); "
+        raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} "
+                          f"differ{'s' if len(changed) == 1 else ''}); "
                           "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
                           "change with --allow-change KEY")
+    if dataset_info(cfg.data).folder and cfg.data.path and not Path(cfg.data.path).expanduser().is_dir():
+        raise GankitError(f"{run_dir} trained on the folder {cfg.data.path}, which is not there any more; give its "
+                          f"new place: gankit train {run_dir} --resume --set data.path=DIR --allow-change data.path")
     step, total = state.get("step"), known_total_steps(cfg, state)
     if isinstance(step, int) and total is not None and step >= total:  # nothing to do: say so, exit 2
         horizon = f"train.steps={cfg.train.steps}" if cfg.train.steps > 0 else f"train.epochs={cfg.train.epochs}"
