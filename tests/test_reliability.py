@@ -426,3 +426,29 @@ def test_sigterm_while_sampling_leaves_no_partial_file(tmp_path):
         proc.kill()
     assert proc.returncode == 130 and "interrupted" in err
     assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+# ---- damaged run files: what is intact still serves ------------------------------------------------------------
+
+def test_a_damaged_config_json_falls_back_to_the_checkpoints_config(tmp_path, capsys):
+    run = ring_run(tmp_path)
+    (run / "config.json").write_text('{"name": ')
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.npy")]) == 0
+    assert "config.json is damaged" in capsys.readouterr().err and np.load(tmp_path / "s.npy").shape == (4, 2)
+    assert main(["train", str(run), "--resume", "--set", "train.steps=6"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 6       # written again
+    (run / "config.json").write_text("[1, 2]")
+    (run / "checkpoints" / "latest.pt").unlink()                                       # nothing to fall back to
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "t.npy")]) == 2
+    assert "config.json is damaged (a JSON list" in capsys.readouterr().err
+
+
+def test_resume_over_garbage_log_rows_keeps_the_good_ones(tmp_path):
+    run = ring_run(tmp_path, extra=["log.every=1"])
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('[1, 2]\n{"step": "abc"}\n{"step": 2, "loss_d": "x"}\n{"step": 3, "lo')
+    assert main(["train", str(run), "--resume", "--set", "train.steps=6"]) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 2, 5, 6]     # the hand-written row at step 2 is a valid row and stays

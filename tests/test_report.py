@@ -81,6 +81,25 @@ def test_report_command_and_its_mistakes(ring_run, tmp_path, capsys):
     assert len(err) == 1 and "not a gankit run directory" in err[0]
 
 
+def test_a_report_of_damaged_logs_shows_what_is_intact(ring_run, capsys):
+    """Rows written by hand or cut short: wrong types, NaN, a step that is not a number, markup in a message."""
+    def add(name, text):
+        with open(ring_run / name, "a") as f:
+            f.write(text)
+    add("metrics.jsonl", '{"step": "abc", "loss_d": 1}\n[1, 2]\n{"step": 1e400, "loss_g": 1}\n'
+                         '{"step": 41, "loss_d": "x", "time": "y", "d_real": [1]}\n{"step": 42, "loss_g": NaN}\n'
+                         '{"step": 43, "eval/kid_inception": "s", "eval/fid_mnist": {"a": 1}}\n{"step": 44, "lo')
+    add("events.jsonl", '{"step": 5, "kind": null, "message": 5}\n{"step": 7}\nnot json\n'
+                        '{"step": 9, "kind": "collapse", "message": "<script>alert(1)</script>"}\n')
+    add("sessions.jsonl", '{"event": "start", "step": 3, "session": "x", "wall_s": "q", "threads": [2]}\n'
+                          '{"event": "end", "step": 2, "wall_s": "q", "session": "x"}\n{"event": "start"}\n')
+    capsys.readouterr()
+    assert main(["report", str(ring_run)]) == 0, capsys.readouterr().err
+    html = (ring_run / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "resumed at step 3" in html
+
+
 def test_long_run_report_stays_small(ring_run):
     first = ring_run / "samples" / "step-0000000.png"
     for step in range(50, 20050, 100):  # 200 more pictures, as a long run leaves

@@ -19,8 +19,9 @@ import torch
 from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
 from .data import dataset_info
 from .errors import GankitError
+from .jsonl import parse_row
 from .registry import unknown_name_message
-from .run import Run, as_run_dir, load_run  # noqa: F401 (load_run: part of the Python API)
+from .run import Run, as_run_dir, load_run, read_config  # noqa: F401 (load_run: part of the Python API)
 from .train import checkpoint as ckpt
 from .train import distributed
 from .train.lock import RunLock
@@ -45,7 +46,7 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
         cfg = apply_overrides(config, list(overrides))
     else:
         run = as_run_dir(config)
-        cfg = apply_overrides(load_config(str(run / "config.json") if run else config), list(overrides))
+        cfg = apply_overrides(read_config(run) if run else load_config(config), list(overrides))
     from .metrics import EXTRACTORS, METRICS  # the metrics layer sits below the API; train/ does not import it
     problems = [f"eval.metrics: {unknown_name_message(METRICS.kind, m, METRICS.names())}"
                 for m in cfg.eval.metrics if m not in METRICS]
@@ -138,6 +139,13 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     state = ckpt.load(latest)
     if state["config"].get("name") == cfg.name:  # the same recipe: continue from the run's own settings
         cfg = validate_config(apply_overrides(from_dict(state["config"]), list(overrides)))
+    _check_resumable(cfg, state, run_dir, allowed)
+    return cfg, state
+
+
+def _check_resumable(cfg: RunConfig, state: dict, run_dir: Path, allowed: set) -> None:
+    """One GankitError line when the checkpoint cannot continue under ``cfg``: a key that may never change, a
+    change not allowed, a folder that moved, or a run already at its horizon."""
     diff = config_diff(state["config"], cfg.to_dict())
     fixed = [k for k in diff if k in FIXED_ON_RESUME]
     if fixed:
@@ -150,7 +158,7 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     if changed:
         raise GankitError(f"{run_dir} was trained with a different config ({', '.join(changed[:8])} "
                           f"differ{'s' if len(changed) == 1 else ''}); "
-                          "resume with the run's own config (gankit train RUN_DIR --resume) or allow the "
+                          f"resume with the run's own config (gankit train {run_dir} --resume) or allow the "
                           "change with --allow-change KEY")
     if dataset_info(cfg.data).folder and cfg.data.path and not Path(cfg.data.path).expanduser().is_dir():
         raise GankitError(f"{run_dir} trained on the folder {cfg.data.path}, which is not there any more; give its "
@@ -161,7 +169,6 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
         raise GankitError(f"{run_dir} has already finished: it is at step {step} of {total} ({horizon}), so there "
                           f"is nothing to resume; extend it with gankit train {run_dir} --resume "
                           f"--set train.steps=N (N > {step})")
-    return cfg, state
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -196,13 +203,11 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     if not path.is_file():
         return
     keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            pass  # a row cut short by a hard kill
-    path.write_text("".join(k + "\n" for k in keep))
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        row = parse_row(line)  # None: a row cut short by a hard kill, or garbage
+        if row is not None and row.get("step", 0) <= step:
+            keep.append(line)
+    path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
 
 MAX_GRID = 10000  # images in one .png grid; more go to a .npy file or a folder

@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -22,6 +24,7 @@ from .config import RunConfig, from_dict
 from .data import data_shape
 from .device import pick_device
 from .errors import GankitError
+from .jsonl import read_jsonl
 from .models import build_models
 from .train import checkpoint as ckpt
 from .train import progressive
@@ -35,43 +38,65 @@ def as_run_dir(config: Any) -> Optional[Path]:
     return None
 
 
-def read_jsonl(path: Path) -> List[Dict[str, Any]]:
-    """Rows of a JSONL file; a last row cut short by a hard kill is skipped."""
-    if not path.is_file():
-        return []
-    return parse_jsonl(path.read_text(encoding="utf-8", errors="replace"))
-
-
-def parse_jsonl(text: str) -> List[Dict[str, Any]]:
-    """The JSON objects of a JSONL text, one per line; lines that are not one (cut short, or garbage) are skipped."""
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 # The logs a run directory holds (each optional): what the loop, the diagnoser and the report hook append.
 LOGS = {"metrics": "metrics.jsonl", "events": "events.jsonl", "sessions": "sessions.jsonl",
         "gradients": "gradients.jsonl"}
 
 
 def read_config(run_dir: Union[str, Path]) -> RunConfig:
-    """A run directory's config.json as a RunConfig, without reading a checkpoint."""
+    """A run directory's config.json as a RunConfig. When config.json is damaged, the config saved in the latest
+    checkpoint (every checkpoint holds it) is used, with a line saying so; a resume writes config.json again."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
                           "`gankit train` run")
-    return from_dict(json.loads(path.read_text()))
+    try:
+        return _parse_config(path)
+    except GankitError as damaged:
+        latest = Path(run_dir) / "checkpoints" / ckpt.LATEST
+        saved = ckpt.load(latest).get("config") if latest.is_file() else None
+        if not isinstance(saved, dict):
+            raise damaged from None
+        print(f"[gankit] {damaged}; using the config saved in {latest} (gankit train {run_dir} --resume "
+              "writes config.json again)", file=sys.stderr, flush=True)
+        return from_dict(saved)
+
+
+def _parse_config(path: Path) -> RunConfig:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError too
+        raise GankitError(f"{path} is damaged ({type(e).__name__}: {str(e)[:80]})") from None
+    if not isinstance(raw, dict):
+        raise GankitError(f"{path} is damaged (a JSON {type(raw).__name__}, not a run's config)")
+    raw.setdefault("name", path.parent.name)
+    return from_dict(raw)
+
+
+# The fields the readers of a log rely on, with their types. A row without a required field (written by hand, or
+# damaged) is skipped and an optional field of another type dropped, so a report of a damaged run shows what is
+# intact. "number": a finite int or float.
+REQUIRED = {"events": {"step": int, "kind": str, "message": str}, "sessions": {"step": int, "event": str}}
+OPTIONAL = {"sessions": {"session": (str, int), "wall_s": "number", "total_steps": int, "world": int,
+                         "interrupted": bool, "threads": (int, str), "device": str, "torch": str, "started": str}}
+
+
+def _has_type(value: Any, t: Any) -> bool:
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, t) and (t is bool or not isinstance(value, bool))
 
 
 def read_logs(run_dir: Union[str, Path]) -> Dict[str, List[Dict[str, Any]]]:
     """Every JSONL log of a run directory by name (see LOGS); a missing log is an empty list."""
-    return {name: read_jsonl(Path(run_dir) / file) for name, file in LOGS.items()}
+    logs = {name: read_jsonl(Path(run_dir) / file) for name, file in LOGS.items()}
+    for name, fields in REQUIRED.items():
+        logs[name] = [r for r in logs[name] if all(_has_type(r.get(k), t) for k, t in fields.items())]
+    for name, fields in OPTIONAL.items():
+        for r in logs[name]:
+            for k in [k for k, t in fields.items() if k in r and not _has_type(r[k], t)]:
+                del r[k]
+    return logs
 
 
 def sample_frames(run_dir: Union[str, Path]) -> List[Tuple[int, Path]]:
@@ -90,10 +115,7 @@ class Run(SamplerMixin):
 
     def __init__(self, run_dir: Union[str, Path], device: str = "auto", step: Optional[int] = None):
         self.run_dir = Path(run_dir)
-        if not (self.run_dir / "config.json").is_file():
-            raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
-                              "`gankit train` run")
-        self.cfg: RunConfig = from_dict(json.loads((self.run_dir / "config.json").read_text()))
+        self.cfg: RunConfig = read_config(self.run_dir)
         self.device = pick_device(device, key="device")
         state = ckpt.load(self.checkpoint_path(step))
         saved_shape = state.get("data_shape")

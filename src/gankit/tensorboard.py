@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import GankitError
-from .run import LOGS, parse_jsonl
+from .jsonl import parse_jsonl
+from .run import LOGS
 from .train.hooks import Hook
 
 TB_DIR = "tensorboard"

@@ -1,7 +1,6 @@
 """Pictures of a run: sample grids, the progress GIF, loss/metric curves, 1-D densities and 2-D scatters."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -13,6 +12,8 @@ from PIL import Image
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from .jsonl import read_jsonl  # noqa: E402
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -81,15 +82,12 @@ def make_gif(frames: Sequence[Path], out: Path, max_frames: int = 100, ms: int =
 
 
 def read_metrics(path: Path) -> List[Dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a hard kill
-    return rows
+    return read_jsonl(path)  # rows cut short by a hard kill, or garbage, are skipped
+
+
+def _num(v: object) -> float:
+    """A logged value as a float for a curve: NaN for anything that is not a number (a gap in the line)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
 
 
 def plot_losses(metrics: Path, out: Path, title: str = "") -> Optional[Path]:
@@ -103,12 +101,12 @@ def plot_losses(metrics: Path, out: Path, title: str = "") -> Optional[Path]:
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
     steps = [r["step"] for r in train]
     for key, label in (("loss_d", "discriminator loss"), ("loss_g", "generator loss")):
-        axes[0].plot(steps, [r.get(key, np.nan) for r in train], label=label, lw=1)
+        axes[0].plot(steps, [_num(r.get(key)) for r in train], label=label, lw=1)
     axes[0].set_xlabel("step")
     axes[0].legend()
     axes[0].set_title("losses")
     for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
-        axes[1].plot(steps, [r.get(key, np.nan) for r in train], label=label, lw=1)
+        axes[1].plot(steps, [_num(r.get(key)) for r in train], label=label, lw=1)
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].set_xlabel("step")
     axes[1].legend()

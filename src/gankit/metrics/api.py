@@ -20,6 +20,7 @@ import torch
 from ..config import DataConfig
 from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
+from ..jsonl import read_jsonl
 from ..run import load_run
 from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
 from .evaluate import NEEDS_REFERENCE, NO_FEATURES, Evaluator
@@ -146,15 +147,8 @@ def _run_step(run: Any, run_dir: Path) -> Optional[int]:
     step = getattr(run, "step", None)
     if isinstance(step, int):
         return step
-    last = None
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                last = json.loads(line).get("step", last)
-            except (ValueError, AttributeError):
-                continue
-    return last
+    steps = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "step" in r]
+    return steps[-1] if steps else None
 
 
 def scalar_metrics(result: Dict[str, Any]) -> Dict[str, float]:

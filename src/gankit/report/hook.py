@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-from ..run import LOGS, read_jsonl
+from ..jsonl import read_jsonl
+from ..run import LOGS
 from ..train.hooks import Hook
 
 
