@@ -79,6 +79,11 @@ def test_report_command_and_its_mistakes(ring_run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a gankit run directory" in err[0]
+    (tmp_path / "afile").write_text("x")
+    for target, words in ((tmp_path, "is a folder"), (tmp_path / "afile" / "r.html", "afile is a file")):
+        assert main(["report", str(ring_run), "-o", str(target)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
 
 
 def test_a_report_of_damaged_logs_shows_what_is_intact(ring_run, capsys):

@@ -63,8 +63,11 @@ def test_sample_command_interpolates_and_samples_an_earlier_step(mnist_run, tmp_
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["--interpolate", "1", "--out", "w.png"], "at least 2 steps"),
+    (["--interpolate", "1", "--out", "w.png"], "takes 2 to 200 steps"),
     (["--interpolate", "5", "--out", "w.gif"], "must end in .png"),
+    (["--interpolate", "100000", "--out", "w.png"], "takes 2 to 200 steps"),    # was all the memory there is
+    (["--interpolate", "5", "--rows", "0", "--out", "w.png"], "--rows must be 1 to 32"),
+    (["--interpolate", "5", "--rows", "100000", "--out", "w.png"], "--rows must be 1 to 32"),
 ])
 def test_interpolate_mistakes_are_one_line(mnist_run, argv, words, capsys):
     assert main(["sample", str(mnist_run)] + argv) == 2

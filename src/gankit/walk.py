@@ -21,6 +21,9 @@ from .run import Run, load_run
 from . import viz
 
 
+MAX_STEPS, MAX_ROWS = 200, 32  # a 32 x 200 strip and an 800-frame GIF: what fits in memory beside a large G
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation of (D,) vectors at the fractions t (K,) -> (K, D); linear when a, b are parallel."""
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
@@ -41,8 +44,13 @@ def _check(run: Run, k: int) -> None:
     if len(run.data_shape) != 3:
         raise GankitError(f"latent walks draw images; {run.cfg.data.name} samples are vectors "
                           "(sample them to a .npy file instead)")
-    if k < 2:
-        raise GankitError(f"--interpolate needs at least 2 steps, got {k}")
+    _check_steps(k)
+
+
+def _check_steps(k: int) -> None:
+    if k < 2 or k > MAX_STEPS:
+        raise GankitError(f"--interpolate takes 2 to {MAX_STEPS} steps (a strip of K images a row, and a GIF of "
+                          f"4K frames), got {k}")
 
 
 def _draw(run: Run, z: torch.Tensor) -> torch.Tensor:
@@ -86,8 +94,9 @@ def interpolate(run_dir: Union[str, Path, Run], k: int, out: Union[str, Path], s
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise GankitError(f"--out for --interpolate must end in .png (the GIF walk is written beside it); got {out}")
-    if rows < 1:
-        raise GankitError(f"--rows must be at least 1, got {rows}")
+    if rows < 1 or rows > MAX_ROWS:
+        raise GankitError(f"--rows must be 1 to {MAX_ROWS}, got {rows}")
+    _check_steps(k)
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, device=device, step=step)
     img = strip(run, k, rows, seed)
     frames = loop_frames(run, k, rows, seed=seed)

@@ -30,7 +30,7 @@ def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = No
     """
     run_dir = Path(run_dir)
     facts = collect(run_dir)
-    out = Path(out) if out else run_dir / REPORT
+    out = _check_out(Path(out).expanduser() if out else run_dir / REPORT)
     run, run_note = _load_generator(run_dir, device)
     if data is None and load_real:
         data = _load_data(facts)
@@ -44,10 +44,24 @@ def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = No
     title = f"{run_dir.name}: {facts.cfg.name}"
     subtitle = esc(facts.cfg.description or "") + (f' <span class="note">· report written '
                                                    f'{time.strftime("%Y-%m-%d %H:%M")}</span>')
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page.page(title, subtitle, sections), encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page.page(title, subtitle, sections), encoding="utf-8")
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise GankitError(f"cannot write the report to {out}: {e.strerror or e}; choose another -o FILE") from None
+    return out
+
+
+def _check_out(out: Path) -> Path:
+    """Before any work: the report's path is not a folder and its parents are not files."""
+    if out.is_dir():
+        raise GankitError(f"-o {out} is a folder; give a file name such as {out / REPORT}")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise GankitError(f"cannot write the report to {out}: {parent} is a file, not a folder")
     return out
 
 
