@@ -140,3 +140,15 @@ def test_hidden_files_and_folders_are_left_out_and_subfolders_are_found(tmp_path
         (tmp_path / rel).write_bytes(b"")
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == \
         ["a.png", "sub/b.JPG", "sub/deeper/c.webp"]
+
+
+def test_a_very_small_folder_gets_a_line_about_copying(tmp_path, capsys):
+    for n, expect in ((12, True), (100, False)):
+        folder = tmp_path / f"f{n}"
+        folder.mkdir()
+        rng = np.random.default_rng(n)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        capsys.readouterr()
+        load_data(DataConfig(name="folder", path=str(folder), resolution=8), verbose=True)
+        assert ("only 12 images: a GAN can copy a set this small" in capsys.readouterr().err) == expect

@@ -58,6 +58,7 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 SLIVER = 16  # longer than 16:1, an image is resized by its centre square only (the same square, far less work)
 GREY_SAMPLE = 100   # colour-mode files looked into (evenly spaced) to tell a folder of grey photos stored as RGB
+SMALL_FOLDER = 100  # fewer images than this: a line that a GAN can copy them (100 LFW faces were not copied)
 
 
 def _header_gray(p: Path) -> Optional[bool]:
@@ -297,4 +298,7 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
         raise GankitError(f"image folder {cfg.path!r} has {len(images)} usable image(s) "
                           f"({len(bad)} unreadable); at least {cfg.min_images} are needed — add images "
                           "or lower data.min_images")
+    if len(images) < SMALL_FOLDER:
+        say(verbose, f"only {len(images)} images: a GAN can copy a set this small (gankit eval RUN reports "
+                     "memorisation: near 0 means copies); a few hundred or more train best (docs/folders.md)")
     return ImageData(images, None, folder.name)
