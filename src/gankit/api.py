@@ -18,7 +18,7 @@ import torch
 
 from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
 from .data import dataset_info
-from .errors import GankitError
+from .errors import GankitError, file_in_the_way
 from .jsonl import parse_row
 from .registry import unknown_name_message
 from .run import Run, as_run_dir, load_run, read_config  # noqa: F401 (load_run: part of the Python API)
@@ -175,9 +175,9 @@ def check_run_dir(run_dir: Path) -> None:
     """Before anything is written: the run directory is a folder, or can be made, and can be written."""
     if run_dir.exists() and not run_dir.is_dir():
         raise GankitError(f"--out {run_dir} is a file, not a folder; give a run directory such as runs/NAME")
-    for parent in run_dir.parents:
-        if parent.exists() and not parent.is_dir():
-            raise GankitError(f"cannot make the run directory {run_dir}: {parent} is a file, not a folder")
+    parent = file_in_the_way(run_dir)
+    if parent is not None:
+        raise GankitError(f"cannot make the run directory {run_dir}: {parent} is a file, not a folder")
     existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise GankitError(f"cannot write the run directory {run_dir}: {existing} is read-only or not yours; "
@@ -255,9 +255,9 @@ def _check_sample_out(out: Path, n: int) -> None:
                           "or a folder for PNGs")
     if out.is_dir() and out.suffix:
         raise GankitError(f"--out {out} is a folder; give a file name inside it, such as {out / 'samples.npy'}")
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise GankitError(f"cannot write {out}: {parent} is a file, not a folder")
+    parent = file_in_the_way(out)
+    if parent is not None:
+        raise GankitError(f"cannot write {out}: {parent} is a file, not a folder")
     existing = next(p for p in (out.parent, *out.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise GankitError(f"cannot write {out}: {existing} is read-only or not yours; choose another --out")

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from ..errors import GankitError
+from ..errors import GankitError, file_in_the_way
 from . import images, page
 from .collect import GRAD_KEYS, LOSS_KEYS, LR_KEYS, SCORE_KEYS, RunFacts, collect
 from .page import card, esc, image, kv_table
@@ -59,9 +59,9 @@ def _check_out(out: Path) -> Path:
     """Before any work: the report's path is not a folder and its parents are not files."""
     if out.is_dir():
         raise GankitError(f"-o {out} is a folder; give a file name such as {out / REPORT}")
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise GankitError(f"cannot write the report to {out}: {parent} is a file, not a folder")
+    parent = file_in_the_way(out)
+    if parent is not None:
+        raise GankitError(f"cannot write the report to {out}: {parent} is a file, not a folder")
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import GankitError
+from ..errors import GankitError, file_in_the_way
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 
@@ -92,9 +92,9 @@ def check_output_path(path: Union[str, Path], suffixes: Sequence[str] = (".png",
                           f"use one of {', '.join(suffixes)}")
     if p.is_dir():
         raise GankitError(f"output {str(path)!r} is a folder; pass a file name such as {p / 'out.png'}")
-    for parent in p.parents:
-        if parent.exists() and not parent.is_dir():
-            raise GankitError(f"cannot write {str(path)!r}: {parent} is a file, not a folder")
+    parent = file_in_the_way(p)
+    if parent is not None:
+        raise GankitError(f"cannot write {str(path)!r}: {parent} is a file, not a folder")
     return p
 
 

@@ -316,7 +316,7 @@ class Trainer(SamplerMixin):
     def diverged(self, since: Optional[int] = None) -> Diverged:
         """The error that stops a run whose weights or losses went non-finite, with what to do next."""
         kept = ckpt.step_files(self.run_dir / "checkpoints")
-        lower = f"train.lr_d={self._lower_lr('d'):g} train.lr_g={self._lower_lr('g'):g}"
+        lower = " ".join(f"train.lr_{w}={lr:g}" for w, lr in self._lower_lrs().items())
         where = (f"the last finite checkpoint is step {int(kept[-1].stem.split('-')[1])} (latest.pt); resume it "
                  f"with lower learning rates: gankit train {self.run_dir} --resume --set {lower} "
                  "--allow-change train.lr_d train.lr_g"
@@ -325,12 +325,16 @@ class Trainer(SamplerMixin):
         span = f"between step {since} and step {self.step}" if since is not None else f"by step {self.step}"
         return Diverged(f"training diverged {span} (non-finite losses or weights); {where}")
 
-    def _lower_lr(self, which: str) -> float:
-        """The learning rate to suggest after a divergence: the preset's when this run raised it above that,
-        else a tenth of this run's."""
-        lr = getattr(self.cfg.train, f"lr_{which}")
-        preset = getattr(load_config(self.cfg.name).train, f"lr_{which}") if self.cfg.name in preset_names() else lr
-        return preset if preset < lr else lr / 10
+    def _lower_lrs(self) -> Dict[str, float]:
+        """The learning rates to suggest after a divergence ({"d": .., "g": ..}): the preset's where this run raised
+        one above it, else a tenth of this run's."""
+        t = self.cfg.train
+        preset = load_config(self.cfg.name).train if self.cfg.name in preset_names() else t
+        out = {}
+        for w in ("d", "g"):
+            lr, base = getattr(t, f"lr_{w}"), getattr(preset, f"lr_{w}")
+            out[w] = base if base < lr else lr / 10
+        return out
 
     # ---- loop ---------------------------------------------------------------------------------------------
     def fit(self) -> "Trainer":
