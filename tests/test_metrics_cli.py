@@ -8,7 +8,6 @@ import torch
 
 from gankit import api
 from gankit.cli import main
-from gankit.cli.eval import EXTRACTOR_NAMES, METRIC_NAMES
 from gankit.config import DataConfig
 from gankit.data import load_data
 from gankit.errors import GankitError
@@ -37,21 +36,50 @@ def cached_mnist(tiny_mnist, tmp_path):
     shutil.copytree(tiny_mnist, tmp_path / "cache" / "mnist")
 
 
-def test_help_lists_match_the_registries():
-    assert METRIC_NAMES == ", ".join(METRICS.names())
-    assert EXTRACTOR_NAMES == ", ".join(EXTRACTORS.names())
+def test_help_lists_come_from_the_registries(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())          # argparse wraps lines
+    assert ", ".join(METRICS.names()) in text and ", ".join(EXTRACTORS.names()) in text
+
+
+def test_every_metric_describes_what_it_returns():
+    for name in METRICS.names():
+        info = METRICS.info(name)
+        assert info.what and info.outputs and all(o.meaning for o in info.outputs), name
 
 
 def test_eval_samples_file(ring_npy, capsys):
-    assert main(["eval", "--samples", str(ring_npy), "--data", "ring-2d"]) == 0
+    assert main(["eval", "--samples", str(ring_npy), "--data", "ring-2d", "--json"]) == 0
     out = last_json(capsys)
     assert out["modes"] == 8 and out["hq"] > 0.95 and out["n"] == 2500
+
+
+def test_eval_prints_a_table_with_meanings_and_directions(ring_npy, capsys):
+    assert main(["eval", "--samples", str(ring_npy), "--data", "ring-2d"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 500 generated samples"
+    row = {line.split()[0]: line for line in lines[2:]}
+    assert row["modes"].split()[1:3] == ["8", "higher"] and "mixture modes" in row["modes"]
+    assert row["rkl"].split()[2] == "lower" and "reverse KL" in row["rkl"]
+    assert float(row["hq"].split()[1]) > 0.95
+    assert row["mode_hist:"].startswith("mode_hist: [")              # a histogram: a line of its own
+
+
+def test_fid_table_names_the_feature_network(ring_npy, tmp_path, capsys):
+    other = tmp_path / "other.npy"
+    np.save(other, np.load(ring_npy) + 1.0)
+    assert main(["fid", str(ring_npy), str(other), "--features", "identity"]) == 0
+    out = capsys.readouterr().out
+    assert "features: identity — the samples themselves" in out and "2 500 samples from" in out
+    fid = next(line for line in out.splitlines() if line.startswith("fid_identity")).split()
+    assert fid[2] == "lower" and float(fid[1]) == pytest.approx(2.0, rel=0.01)
 
 
 def test_fid_of_npy_files(ring_npy, tmp_path, capsys):
     other = tmp_path / "other.npy"
     np.save(other, np.load(ring_npy) + 1.0)
-    assert main(["fid", str(ring_npy), str(other), "--features", "identity"]) == 0
+    assert main(["fid", str(ring_npy), str(other), "--features", "identity", "--json"]) == 0
     assert last_json(capsys)["fid_identity"] == pytest.approx(2.0, rel=0.01)   # |shift|^2 = 1 + 1
 
 
@@ -82,7 +110,7 @@ def test_eval_hook_and_eval_command_on_a_run(tmp_path, capsys):
     evals = [r for r in rows if "eval/modes" in r]
     assert [r["step"] for r in evals] == [10, 20]
     assert all(0 <= r["eval/hq"] <= 1 and "eval/rkl" in r for r in evals)
-    assert main(["eval", str(run), "--n", "300"]) == 0
+    assert main(["eval", str(run), "--n", "300", "--json"]) == 0
     out = last_json(capsys)
     assert out["step"] == 20 and out["n"] == 300 and 0 <= out["modes"] <= 8
     appended = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
@@ -124,7 +152,7 @@ def test_a_dataset_read_at_another_size_than_its_own_says_so(cached_mnist, tmp_p
 
 @needs_mnist_weights
 def test_fid_between_datasets_with_mnist_features(cached_mnist, capsys):
-    assert main(["fid", "mnist:train", "mnist:test", "--features", "mnist", "--n", "32"]) == 0
+    assert main(["fid", "mnist:train", "mnist:test", "--features", "mnist", "--n", "32", "--json"]) == 0
     out = last_json(capsys)
     assert out["fid_mnist"] > 0 and out["n_a"] == out["n_b"] == 32
 

@@ -93,7 +93,7 @@ def test_eval_of_a_folder_run_with_the_descriptors_defaults(tmp_path, folder, mo
     run = train_folder(tmp_path, folder)
     monkeypatch.setitem(SOURCES._infos, "folder", dataclasses.replace(SOURCES.info("folder"), eval_n=6))
     capsys.readouterr()
-    assert main(["eval", str(run)]) == 0
+    assert main(["eval", str(run), "--json"]) == 0
     cap = capsys.readouterr()
     out = last_json(cap.out)
     assert out["n"] == 6 and out["n_ref"] == 6 and out["features"] == "inception"
@@ -212,7 +212,7 @@ def test_classifier_features_of_a_folder_are_an_error_unless_forced(tmp_path, fo
     assert "--features inception" in err and "--force-features" in err
     assert main(["eval", str(run), "--features", "fashion", "--no-append"]) == 2
     assert "the fashion features are made for fashion data" in capsys.readouterr().err
-    assert main(["fid", str(run), str(folder), "--features", "mnist", "--force-features", "--n", "8"]) == 0
+    assert main(["fid", str(run), str(folder), "--features", "mnist", "--force-features", "--n", "8", "--json"]) == 0
     assert last_json(capsys.readouterr().out)["fid_mnist"] >= 0
     with pytest.raises(GankitError, match="the mnist features are made for mnist"):
         train_folder(tmp_path, folder, "hooked", ["eval.every=1", "eval.features=mnist"])

@@ -1,6 +1,6 @@
-"""`gankit eval` and `gankit fid`: thin wrappers over gankit.metrics (each prints one JSON line).
+"""`gankit eval` and `gankit fid`: thin wrappers over gankit.metrics (a readable table; --json: one JSON line).
 
-    gankit eval RUN_DIR [--metrics fid,is,classes] [--n N] [--features NAME] [--data SPEC] [--no-append]
+    gankit eval RUN_DIR [--metrics fid,is,classes] [--n N] [--features NAME] [--data SPEC] [--no-append] [--json]
     gankit eval --samples FILE.npy --data DATASET [--metrics ...]
     gankit fid A B [--features NAME] [--n N]          # A, B: dataset[:split], folder, .npy file or run dir
 
@@ -13,35 +13,48 @@ import json
 import math
 from typing import Any, List
 
-# Kept in step with gankit.metrics.METRICS / EXTRACTORS (a test checks); imported lazily so --help stays quick.
-METRIC_NAMES = "classes, coverage, density, fid, is, kid, memorisation, modes, moments, precision, recall, stacked"
-EXTRACTOR_NAMES = "fashion, identity, inception, mnist"
+
+class RegistryHelp(argparse.HelpFormatter):
+    """Help text whose ``{METRICS}`` and ``{EXTRACTORS}`` are the registries' names, read only when help is shown
+    (importing the metrics takes a second that other commands should not pay)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "{METRICS}" in text or "{EXTRACTORS}" in text:
+            from ..metrics import EXTRACTORS, METRICS
+            text = text.replace("{METRICS}", ", ".join(METRICS.names()))
+            text = text.replace("{EXTRACTORS}", ", ".join(EXTRACTORS.names()))
+        return text
 
 
 def add_parsers(sub: Any) -> None:
-    sp = sub.add_parser("eval", help="evaluate a run's generator or a samples file (one JSON line)")
+    sp = sub.add_parser("eval", help="evaluate a run's generator or a samples file (a table; --json for one line)",
+                        formatter_class=RegistryHelp)
     sp.add_argument("run_dir", nargs="?", help="a run directory (its EMA generator when present)")
     sp.add_argument("--samples", help="a .npy file as `gankit sample --out x.npy` writes, instead of a run")
     sp.add_argument("--data", help="what to compare with: dataset[:split] (mnist, mnist:test, ring-2d, "
                     "stacked-mnist, ...), an image folder or a .npy file; default: the run's training data")
-    sp.add_argument("--metrics", help=f"comma-separated, from: {METRIC_NAMES} (default: by data)")
+    sp.add_argument("--metrics", help="comma-separated, from: {METRICS} (default: by data)")
     sp.add_argument("--n", type=int, default=0, help="samples per side (default: by data: folders and emoji 1000, "
                     "modes 2500, stacked 26000, else 10000)")
-    sp.add_argument("--features", default="", help=f"feature extractor: {EXTRACTOR_NAMES} (default: by data)")
+    sp.add_argument("--features", default="", help="feature extractor: {EXTRACTORS} (default: by data)")
     sp.add_argument("--force-features", action="store_true", help="use --features even on data it does not fit "
                     "(a digit classifier on photos)")
     sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="feature extraction precision")
     sp.add_argument("--seed", type=int, default=0, help="noise seed for the generated samples")
     sp.add_argument("--no-append", action="store_true", help="do not append the result to RUN_DIR/metrics.jsonl")
+    sp.add_argument("--json", action="store_true", help="print the result as one JSON line (for scripts)")
     sp.set_defaults(func=cmd_eval)
 
-    sp = sub.add_parser("fid", help="FID between two sources (datasets, folders, .npy files, run dirs)")
+    sp = sub.add_parser("fid", help="FID between two sources (datasets, folders, .npy files, run dirs)",
+                        formatter_class=RegistryHelp)
     sp.add_argument("a", help="dataset[:split], image folder, .npy file or run directory")
     sp.add_argument("b", help="the same kinds as A")
-    sp.add_argument("--features", default="", help=f"{EXTRACTOR_NAMES} (default: by data, else inception)")
+    sp.add_argument("--features", default="", help="{EXTRACTORS} (default: by data, else inception)")
     sp.add_argument("--n", type=int, default=10000, help="at most this many samples per side (default 10000)")
     sp.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     sp.add_argument("--force-features", action="store_true", help="use --features even on data it does not fit")
+    sp.add_argument("--json", action="store_true", help="print the result as one JSON line (for scripts)")
     sp.set_defaults(func=cmd_fid)
 
 
@@ -61,9 +74,14 @@ def _check(args: argparse.Namespace) -> None:
         METRICS.get(m)
 
 
-def _print(result: dict) -> None:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
-    print(json.dumps(clean))
+def _print(result: dict, as_json: bool) -> None:
+    """One JSON line (non-finite numbers as null) with --json, else the table (cli/table.py)."""
+    if as_json:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+        print(json.dumps(clean))
+    else:
+        from .table import result_table
+        print(result_table(result))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -84,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           force_features=args.force_features)
     else:
         raise GankitError("give a run directory (gankit eval runs/NAME) or --samples FILE.npy --data DATASET")
-    _print(result)
+    _print(result, args.json)
     return 0
 
 
@@ -92,5 +110,5 @@ def cmd_fid(args: argparse.Namespace) -> int:
     from ..metrics import fid_between
     _check(args)
     _print(fid_between(args.a, args.b, args.features, args.n or 10000, args.precision,
-                       force_features=args.force_features))
+                       force_features=args.force_features), args.json)
     return 0

@@ -23,7 +23,7 @@ from ..errors import GankitError
 from ..jsonl import read_jsonl
 from ..run import load_run
 from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
-from .evaluate import NEEDS_REFERENCE, NO_FEATURES, Evaluator
+from .evaluate import Evaluator, reference_metrics, uses_features
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
@@ -44,7 +44,7 @@ def _needs_reference(names: Sequence[str], dataset: str) -> bool:
     """Real data are drawn when a metric compares with them, and always for data sampled from a known
     distribution (vector datasets): the mode and moment metrics read its modes and target from there."""
     info = known_dataset(dataset)
-    return bool(NEEDS_REFERENCE & set(names)) or (info is not None and info.kind == "vector")
+    return bool(reference_metrics(names)) or (info is not None and info.kind == "vector")
 
 
 def _reference(data: Union[str, DataConfig, None], n: int, like: Samples, verbose: bool) -> Optional[Samples]:
@@ -94,7 +94,7 @@ def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, met
 def _summary(result: Dict[str, Any], ev: Evaluator, fake: Samples, real: Optional[Samples],
              t0: float) -> Dict[str, Any]:
     extra: Dict[str, Any] = {"n": len(fake)}
-    if real is not None and ev.real is not None and set(ev.metrics) & NEEDS_REFERENCE:
+    if real is not None and ev.real is not None and reference_metrics(ev.metrics):
         extra.update(n_ref=len(real), reference=real.label)
     if ev.uses_features:
         extra["features"] = ev.features
@@ -126,7 +126,7 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     names = list(metrics or default_metrics(dataset))
     n = n or default_n(names, dataset)
     features = features or cfg.eval.features
-    if not force_features and any(m not in NO_FEATURES for m in names):   # before drawing thousands of samples
+    if not force_features and uses_features(names):   # before drawing thousands of samples
         kind = "image" if len(run.data_shape) == 3 else "vector"
         check_fit(features or default_features(dataset, kind), kind, dataset_name(cfg.data), run.data_shape[0],
                   str(run_dir))

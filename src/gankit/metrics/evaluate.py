@@ -4,23 +4,9 @@ Metric keys carry the feature extractor's name where the number depends on it (`
 ``fid_inception``, ``kid_inception``, ``precision_inception``, ``is_mnist``, ``confident_mnist``, ...); the mode
 metrics do not (``modes``, ``hq``, ``rkl``, ``stacked_modes``, ``stacked_kl``).
 
-=========  ===========================================================================  ==============
-metric     what                                                                         needs
-=========  ===========================================================================  ==============
-fid        Fréchet distance of Gaussian fits to the features (fid.py)                   reference data
-kid        kernel inception distance, mean and std over 100 subsets of <= 1000 (fid.py)  reference data
-precision  k-NN manifold precision, k = 3 (prd.py); ``recall`` likewise                 reference data
-density    k-NN density, k = 5 (prd.py); ``coverage`` likewise                          reference data
-is         Inception Score of the extractor's softmax, 10 splits                        logits
-classes    confident share, class histogram, its KL to uniform, classes covered          logits
-modes      PacGAN/VEEGAN 2-D mixture protocol (modes.py)                                ring-2d/grid-2d
-stacked    Stacked MNIST modes and KL, channels classified by the mnist CNN             3-channel images
-moments    mean, std, KS statistic and W1 against the N(mean, std) target               gaussian-1d
-=========  ===========================================================================  ==============
-
-``memorisation`` (memorisation.py) needs reference data too, the training images: the samples' median distance
-to their nearest reference image in pixels at <= 32 px over the reference's own leave-one-out median; ~0 when
-the samples copy training images, ~1 when they are new.
+Each metric is registered with its ``MetricInfo`` (info.py): what it computes, whether it needs reference data
+(the training images for ``memorisation``), whether it reads the feature extractor, and what each number it
+returns means and which direction is better; ``gankit eval`` prints that beside the values.
 
 Example:
     >>> ev = Evaluator(["fid", "is"], real=resolve("mnist:test", 2000), features="mnist")
@@ -41,14 +27,25 @@ from .classifier import class_scores, inception_score
 from .defaults import check_samples_fit, count_text, datasets_with, default_features, sample_size_warnings
 from .features import Extractor, cached_features, cached_rows, get_extractor
 from .fid import fid_from_features, kid
+from .info import MetricInfo, Output
 from .modes import mixture_modes, stacked_digits, stacked_modes
 from .prd import density_coverage, precision_recall
 from .sources import Samples
 
-# A metric is a function (evaluator, fake samples, memo) -> {key: value}.
-METRICS = Registry("metric", expects=CALLABLE)
-NEEDS_REFERENCE = {"fid", "kid", "precision", "recall", "density", "coverage", "memorisation"}
-NO_FEATURES = {"modes", "stacked", "moments", "memorisation"}  # metrics that do not use the feature extractor
+# A metric is a function (evaluator, fake samples, memo) -> {key: value}, registered with its MetricInfo.
+METRICS = Registry("metric", expects=CALLABLE, info=MetricInfo)
+
+
+def reference_metrics(names: Sequence[str]) -> List[str]:
+    """Those of ``names`` that compare with real data (``MetricInfo.reference``)."""
+    return sorted(n for n in set(names) if METRICS.info(n).reference)
+
+
+def uses_features(names: Sequence[str]) -> bool:
+    """Whether any of ``names`` reads the feature extractor (``MetricInfo.features``)."""
+    return any(METRICS.info(n).features for n in names)
+
+
 def say(msg: str) -> None:
     print(f"[gankit] {msg}", file=sys.stderr, flush=True)
 
@@ -87,10 +84,11 @@ class Evaluator:
         self.toy = toy if toy is not None else (real.toy if real else None)
         self.features = features or default_features(self.dataset, real.kind if real else "image")
         self._real_feats: Optional[Dict[str, np.ndarray]] = None
-        missing = sorted(NEEDS_REFERENCE & set(self.metrics))
+        missing = reference_metrics(self.metrics)
         if missing and real is None:
+            free = ", ".join(n for n in METRICS.names() if not METRICS.info(n).reference)
             raise GankitError(f"metrics {', '.join(missing)} compare with real data; give the data to compare "
-                              "with (e.g. --data mnist) or choose metrics that need none (is, classes, modes, stacked)")
+                              f"with (e.g. --data mnist) or choose metrics that need none ({free})")
 
     @property
     def extractor(self) -> Extractor:
@@ -98,7 +96,7 @@ class Evaluator:
 
     @property
     def uses_features(self) -> bool:
-        return any(m not in NO_FEATURES for m in self.metrics)
+        return uses_features(self.metrics)
 
     def check_features(self, fake: Optional[Samples] = None) -> None:
         """A one-line error when the extractor does not fit the reference or the samples (a digit classifier's
@@ -110,7 +108,7 @@ class Evaluator:
 
     def warnings(self, n_fake: int) -> List[str]:
         """The sample-size warnings for n_fake generated samples against this reference."""
-        n_real = len(self.real) if self.real is not None and NEEDS_REFERENCE & set(self.metrics) else 0
+        n_real = len(self.real) if self.real is not None and reference_metrics(self.metrics) else 0
         return sample_size_warnings(self.metrics, n_fake, n_real, self.sides)
 
     def prepare(self, n_fake: int, fake: Optional[Samples] = None) -> None:
@@ -140,7 +138,7 @@ class Evaluator:
             return ""
         ext = self.extractor
         sides = [fake] if fake is not None else []
-        if self.real is not None and self._real_feats is None and NEEDS_REFERENCE & set(self.metrics):
+        if self.real is not None and self._real_feats is None and reference_metrics(self.metrics):
             sides.append(self.real)
         todo, parts = 0, []
         for side in sides:
@@ -203,12 +201,18 @@ def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[
     return ev.real_features()["features"], ev.fake_features(fake, memo)["features"]
 
 
-@METRICS.register("fid")
+@METRICS.register("fid", info=MetricInfo(
+    "Fréchet distance of Gaussian fits to the features (fid.py)", (
+        Output("fid_{f}", "Fréchet distance of generated to real features (biased up at small n)", "lower"),),
+    reference=True))
 def _fid(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     return {f"fid_{ev.features}": fid_from_features(*_features_pair(ev, fake, memo))}
 
 
-@METRICS.register("kid")
+@METRICS.register("kid", info=MetricInfo(
+    "kernel inception distance, mean and std over 100 subsets of <= 1000 (fid.py)", (
+        Output("kid_{f}", "kernel distance of generated to real features (unbiased at small n)", "lower"),),
+    reference=True))
 def _kid(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     mean, std = kid(*_features_pair(ev, fake, memo))
     return {f"kid_{ev.features}": mean, f"kid_{ev.features}_std": std}
@@ -222,15 +226,21 @@ def _knn(ev: Evaluator, fake: Samples, memo: Dict[str, Any], which: str) -> Dict
     return memo[which]
 
 
-def _register_knn(name: str, which: str) -> None:
+def _register_knn(name: str, which: str, meaning: str) -> None:
     """precision and recall share one k-NN computation ("pr"), density and coverage another ("dc")."""
     def metric(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
         return {f"{name}_{ev.features}": _knn(ev, fake, memo, which)[name]}
-    METRICS.register(name)(metric)
+    k = 3 if which == "pr" else 5
+    METRICS.register(name, info=MetricInfo(f"k-NN {name}, k = {k} (prd.py)", (
+        Output(f"{name}_{{f}}", meaning, "higher"),), reference=True))(metric)
 
 
-for _name, _which in (("precision", "pr"), ("recall", "pr"), ("density", "dc"), ("coverage", "dc")):
-    _register_knn(_name, _which)
+for _name, _which, _meaning in (
+        ("precision", "pr", "share of generated samples inside the real features' k-NN balls (fidelity)"),
+        ("recall", "pr", "share of real samples inside the generated features' k-NN balls (variety)"),
+        ("density", "dc", "how many real k-NN balls hold a generated sample, over k (fidelity; ~1 for alike sets)"),
+        ("coverage", "dc", "share of real samples whose k-NN ball holds a generated sample (variety)")):
+    _register_knn(_name, _which, _meaning)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -239,20 +249,34 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-@METRICS.register("is")
+@METRICS.register("is", info=MetricInfo(
+    "Inception Score of the extractor's softmax, 10 splits", (
+        Output("is_{f}", "Inception Score: confident and varied class predictions", "higher"),)))
 def _is(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     mean, std = inception_score(_softmax(ev.logits(fake, memo, "is")), splits=10)
     return {f"is_{ev.features}": mean, f"is_{ev.features}_std": std}
 
 
-@METRICS.register("classes")
+@METRICS.register("classes", info=MetricInfo(
+    "confident share, class histogram, its KL to uniform, classes covered", (
+        Output("confident_{f}", "share of samples the classifier is sure of", "higher"),
+        Output("classes_{f}", "classes covered (at least half a fair share each)", "higher"),
+        Output("class_kl_{f}", "KL divergence of the class histogram to uniform", "lower"),
+        Output("min_class_share_{f}", "share of the rarest class", "higher"),
+        Output("class_hist_{f}", "share of samples per class"))))
 def _classes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     scores = class_scores(_softmax(ev.logits(fake, memo, "classes")))
     scores.pop("is")
     return {f"{k}_{ev.features}": v for k, v in scores.items()}
 
 
-@METRICS.register("modes")
+@METRICS.register("modes", info=MetricInfo(
+    "PacGAN/VEEGAN 2-D mixture protocol (modes.py)", (
+        Output("modes", "mixture modes with at least one high-quality sample", "higher"),
+        Output("modes_total", "modes in the mixture"),
+        Output("hq", "share of samples within 3 std of a mode", "higher"),
+        Output("rkl", "reverse KL of the mode histogram to uniform", "lower"),
+        Output("mode_hist", "high-quality samples per mode")), features=False))
 def _modes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     toy = ev.toy
     if toy is None or getattr(toy, "modes", None) is None or fake.kind != "vector":
@@ -260,7 +284,11 @@ def _modes(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]
     return mixture_modes(fake.x.numpy(), toy.modes.numpy(), toy.mode_std)
 
 
-@METRICS.register("stacked")
+@METRICS.register("stacked", info=MetricInfo(
+    "Stacked MNIST modes and KL, channels classified by the mnist CNN", (
+        Output("stacked_modes", "digit triples covered, of 1 000", "higher"),
+        Output("stacked_kl", "KL divergence of the triples' histogram to uniform", "lower"),
+        Output("stacked_n", "samples classified")), features=False))
 def _stacked(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     if fake.kind != "image" or fake.x.shape[1] != 3:
         raise GankitError("metric 'stacked' needs 3-channel images (Stacked MNIST samples)")
@@ -268,7 +296,12 @@ def _stacked(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
     return stacked_modes(stacked_digits(fake.x, lambda b: mnist(b)["logits"]))
 
 
-@METRICS.register("moments")
+@METRICS.register("moments", info=MetricInfo(
+    "mean, std, KS statistic and W1 against the N(mean, std) target", (
+        Output("mean", "mean of the generated values (the target's is data.mean)"),
+        Output("std", "standard deviation of the generated values (the target's is data.std)"),
+        Output("ks", "Kolmogorov-Smirnov statistic against the target normal", "lower"),
+        Output("w1", "Wasserstein-1 distance to the target normal", "lower")), features=False))
 def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     """Mean, std, Kolmogorov-Smirnov statistic and W1 of all values against the N(mean, std) target."""
     from .onedim import normal_fit
@@ -280,7 +313,12 @@ def _moments(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, An
     return {"mean": float(x.mean()), "std": float(x.std()), "ks": ks, "w1": w1}
 
 
-@METRICS.register("memorisation")
+@METRICS.register("memorisation", info=MetricInfo(
+    "nearest-training-image distance of the samples over the training images' own, in pixels (memorisation.py)", (
+        Output("memorisation", "samples' distance to their nearest training image over the training images' "
+               "own: ~0 copies, ~1 as new as the training images are to each other, well above 1 far from all"),
+        Output("memorisation_nn", "median pixel distance of a sample to its nearest training image")),
+    reference=True, features=False))
 def _memorisation(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     """Median nearest-training-image distance of the samples over that of the training images among themselves
     (pixels), against every training image (``real.info["train"]``, else the reference itself); the panel of

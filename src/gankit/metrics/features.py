@@ -58,6 +58,7 @@ class Extractor:
     """
 
     name = ""
+    about = ""              # what the features are, in a few words (gankit eval's table)
     kind = "image"          # "image": uint8 (B, C, H, W); "vector": float (B, D)
     resize = "none"
     has_logits = False
@@ -86,6 +87,7 @@ class IdentityExtractor(Extractor):
     """Toy data: the (B, D) samples are their own features."""
 
     name, kind = "identity", "vector"
+    about = "the samples themselves (toy data)"
 
     def __init__(self, precision: str = "fp32", device: str = "cpu"):
         pass  # nothing to load; vectors stay on the CPU
@@ -133,16 +135,20 @@ class ClassifierExtractor(Extractor):
 @EXTRACTORS.register("mnist")
 class MnistExtractor(ClassifierExtractor):
     name = "mnist"
+    about = "the shipped MNIST digit classifier (128-d features, 10 classes)"
 
 
 @EXTRACTORS.register("fashion")
 class FashionExtractor(ClassifierExtractor):
     name = "fashion"
+    about = "the shipped Fashion-MNIST classifier (128-d features, 10 classes)"
 
 
 @EXTRACTORS.register("inception")
 class FidInception(InceptionExtractor, Extractor):
     """The FID Inception network (inception.py) under the Extractor interface."""
+
+    about = "the FID Inception network (2048-d pool features, ImageNet weights)"
 
     # docs/evaluation.md, "Extractor speed, quiet": 8.8 img/s fp32 and 26 img/s bf16 on 2 threads
     cpu_rate = {"fp32": 4.4, "bf16": 13.0}

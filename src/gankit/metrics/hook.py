@@ -23,7 +23,7 @@ from ..data import dataset_info, dataset_name
 from ..train.hooks import Hook
 from .api import scalar_metrics
 from .defaults import default_metrics
-from .evaluate import NEEDS_REFERENCE, Evaluator, duration, say
+from .evaluate import Evaluator, duration, reference_metrics, say
 from .sources import from_array, from_data
 
 
@@ -49,7 +49,7 @@ class EvalHook(Hook):
         info, name = dataset_info(data_cfg), dataset_name(data_cfg)
         names = list(self.cfg.metrics) or default_metrics(name, info.kind)
         real = None
-        if NEEDS_REFERENCE & set(names) or info.kind == "vector":  # vectors: the modes and target live there
+        if reference_metrics(names) or info.kind == "vector":  # vectors: the modes and target live there
             real = from_data(trainer.data, data_cfg, self.cfg.n)  # the cache key includes a digest of the images
         ev = Evaluator(names, real, self.cfg.features, name, toy=trainer.data if info.kind == "vector" else None,
                        mirror=bool(data_cfg.mirror))
@@ -60,7 +60,7 @@ class EvalHook(Hook):
             if seconds is not None:
                 say(f"eval every {self.cfg.every} steps: {', '.join(names)} on {self.cfg.n} samples, about "
                     f"{duration(seconds)} of {ev.features} features each")
-        if real is not None and NEEDS_REFERENCE & set(names) and ev.uses_features:
+        if real is not None and reference_metrics(names) and ev.uses_features:
             if trainer.verbose:
                 line = ev.plan()        # the reference, once (the part already cached costs nothing)
                 if line:
