@@ -20,6 +20,46 @@ def test_presets_lists_descriptions(capsys):
     assert "mnist-mlp" in out and "Lesson 001" in out
 
 
+def test_presets_are_grouped_under_a_start_here_line(capsys):
+    from gankit.cli import START_HERE
+    from gankit.config import PRESET_GROUPS, preset_names
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == START_HERE
+    named = {w for w in START_HERE.replace(",", " ").split() if w in preset_names()}
+    assert named == {"mnist-quick", "folder-64"}
+    headings = [line.split(":")[0] for line in lines[1:] if line and not line.startswith(" ")]
+    assert headings == [g for g in [*PRESET_GROUPS, "other"] if g in headings] and "lessons" in headings
+    rows = [line for line in lines if line.startswith("  ")]
+    assert {r.split()[0] for r in rows} == set(preset_names())
+
+
+def test_every_preset_names_a_group_and_one_short_line():
+    import yaml
+    from gankit.config import PRESET_DIR, PRESET_GROUPS, preset_names
+    for name in preset_names():
+        raw = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
+        assert raw.get("group") in PRESET_GROUPS, f"{name}: group must be one of {list(PRESET_GROUPS)}"
+        desc = raw.get("description", "")
+        assert desc and "\n" not in desc and len(desc) <= 100, f"{name}: one line of at most 100 characters"
+        assert " min" not in desc and "hours" not in desc, f"{name}: timings belong in docs/benchmarks"
+
+
+def test_an_unknown_preset_group_is_one_line(monkeypatch, tmp_path, capsys):
+    import gankit.config as config
+    (tmp_path / "x.yaml").write_text('description: "x"\ngroup: lesons\n')
+    monkeypatch.setattr(config, "PRESET_DIR", tmp_path)
+    assert main(["presets"]) == 2
+    assert "did you mean 'lessons'" in one_line_error(capsys)
+
+
+def test_version(capsys):
+    from gankit import __version__
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"gankit {__version__}"
+
+
 def test_dry_run_prints_resolved_config(capsys):
     assert main(["train", "mnist-mlp", "--set", "train.lr_d=1e-5", "--dry-run"]) == 0
     cfg = json.loads(capsys.readouterr().out)
