@@ -177,6 +177,30 @@ def preset_descriptions() -> Dict[str, str]:
     return {n: str(_read_yaml(PRESET_DIR / f"{n}.yaml").get("description", "")) for n in preset_names()}
 
 
+# `gankit presets` lists the presets by the group each names (``group:`` in its YAML), in this order.
+PRESET_GROUPS = {
+    "demos": "quick results on a CPU, no data to bring",
+    "own images": "your own image folder: --set data.path=DIR",
+    "image to image": "inpainting, super-resolution and colourisation of a folder",
+    "conditional": "a generator told which class to draw",
+    "stable": "mode collapse: the benchmarks, and the recipes that hold up on them",
+    "lessons": "the course's recipes as taught",
+}
+
+
+def preset_catalogue() -> Dict[str, Dict[str, str]]:
+    """{group: {name: description}} in PRESET_GROUPS' order (empty groups left out) for `gankit presets`.
+    A preset that names no group is listed under "other"; one that names an unknown group is a GankitError."""
+    out: Dict[str, Dict[str, str]] = {g: {} for g in list(PRESET_GROUPS) + ["other"]}
+    for name in preset_names():
+        raw = _read_yaml(PRESET_DIR / f"{name}.yaml")
+        group = str(raw.get("group", "other"))
+        if group not in out:
+            raise GankitError(f"preset {name}: " + unknown_name_message("preset group", group, list(PRESET_GROUPS)))
+        out[group][name] = str(raw.get("description", ""))
+    return {g: items for g, items in out.items() if items}
+
+
 def load_config(name_or_path: str) -> RunConfig:
     """A preset name (``mnist-mlp``), or a YAML/JSON file (a preset file or a run's config.json)."""
     path = Path(name_or_path)
@@ -195,6 +219,7 @@ def load_config(name_or_path: str) -> RunConfig:
         raise GankitError(unknown_name_message("preset", name_or_path, preset_names())
                           + " (or give a path to a .yaml config file)")
     raw = dict(raw)
+    raw.pop("group", None)          # where `gankit presets` lists it; not part of the run
     raw.setdefault("name", default_name)
     return from_dict(raw)
 
