@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import torch
+
 from .data import dataset_info
 from .registry import CALLABLE, Registry, subclass_of
 from .train.hooks import Hook
@@ -18,9 +20,15 @@ PICTURES = Registry("sample picture", expects=CALLABLE)
 
 @PICTURES.register("grid")
 def _grid(trainer: Any, path, title: str) -> None:
-    """Images: a grid from the fixed noise."""
-    x = trainer.generate(len(trainer.fixed_z), z=trainer.fixed_z)
-    viz.save_grid(x, path, scale=2 if x.shape[-1] <= 32 else 1, caption=title)  # the frame says its step
+    """Images: a grid from the fixed noise (a class-conditional run: one row per class)."""
+    rows = trainer.class_rows(len(trainer.fixed_z))
+    if rows is None:
+        x, nrow = trainer.generate(len(trainer.fixed_z), z=trainer.fixed_z), None
+    else:
+        labels, nrow = rows
+        z = trainer.fixed_z[torch.arange(len(labels)) % nrow]  # column j: the same noise in every row
+        x = trainer.generate(len(labels), z=z, labels=labels)
+    viz.save_grid(x, path, nrow=nrow, scale=2 if x.shape[-1] <= 32 else 1, caption=title)  # says its step
 
 
 @PICTURES.register("density-1d")

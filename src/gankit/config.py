@@ -45,6 +45,8 @@ class DataConfig:
     dim: int = 100                   # gaussian-1d: draws per item the discriminator sees at once
     epoch_size: int = 10000          # toy data: items per nominal epoch
     mirror: bool = False             # images: add the horizontal mirror of each (an epoch is then 2N images)
+    labels: str = ""                 # "" = the source's own labels (mnist, fashion, cifar10); "folders" = an image
+                                     # folder's first-level subfolders as classes (for model.conditional)
 
 
 @dataclass
@@ -68,6 +70,9 @@ class ModelConfig:
     d_sort: bool = False             # toy-1d: D sees each set of draws sorted (order statistics)
     eq_lr: bool = False              # msg: equalised learning rate (weights N(0, 1), x sqrt(2/fan_in) at run time)
     max_channels: int = 256          # msg: the widest layer; widths per resolution in gankit/models/msg.py
+    conditional: bool = False        # class-conditional G and D (labels from the data; models/conditional.py)
+    g_cond: str = "embed"            # conditional G: embed (class embedding joins the latent) | cbn (conditional
+                                     # batch-norm: per-class gain and bias in every BatchNorm of G)
 
 
 @dataclass

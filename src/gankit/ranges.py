@@ -76,6 +76,7 @@ ITEM_RANGES: Dict[str, Range] = {"model.g_hidden": _POS_INT, "model.d_hidden": _
 CHOICES: Dict[str, tuple] = {
     "data.split": ("train", "test"), "data.channels": (1, 3, None), "model.noise": ("normal", "uniform"),
     "train.optimizer": ("adam", "rmsprop"), "train.precision": ("fp32", "bf16", "fp16"),
+    "data.labels": ("", "folders"), "model.g_cond": ("embed", "cbn"),
 }
 
 

@@ -121,6 +121,7 @@ class Run(SamplerMixin):
         saved_shape = state.get("data_shape")
         self.data_shape = tuple(int(d) for d in saved_shape) if saved_shape else data_shape(self.cfg.data)
         self.step = state["step"]
+        self.classes = [str(c) for c in state.get("classes") or []]  # a class-conditional run's class names
         self.G = self._generator(state["G"])
         self.G_ema = self._generator(state["G_ema"]) if state.get("G_ema") is not None else None
         # progressive growing: the saved schedule position, so samples are what the trainer drew at this step
@@ -138,7 +139,7 @@ class Run(SamplerMixin):
         return path
 
     def _generator(self, weights: Dict[str, Any]) -> nn.Module:
-        G, _ = build_models(self.cfg.model, self.data_shape)
+        G, _ = build_models(self.cfg.model, self.data_shape, len(self.classes))
         G.load_state_dict(weights)
         return G.to(self.device).eval()
 

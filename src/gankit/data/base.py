@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ class ImageData:
     name: str = "images"
     kind: str = "image"
     mirror: bool = False
+    class_names: List[str] = field(default_factory=list)   # labels index this list (conditional training)
 
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.dim() == 4, "images must be uint8 (N, C, H, W)"
@@ -50,7 +51,7 @@ class ImageData:
 
     def subset(self, n: int) -> "ImageData":
         labels = None if self.labels is None else self.labels[:n]
-        return ImageData(self.images[:n], labels, self.name, mirror=self.mirror)
+        return ImageData(self.images[:n], labels, self.name, mirror=self.mirror, class_names=self.class_names)
 
     def resized(self, resolution: int) -> "ImageData":
         """Bilinear (antialiased) resize, e.g. MNIST 28 -> 32 for a DCGAN-32."""
@@ -58,7 +59,15 @@ class ImageData:
             return self
         x = F.interpolate(self.images.float(), size=(resolution, resolution), mode="bilinear",
                           antialias=True, align_corners=False)
-        return ImageData(x.round().clamp(0, 255).to(torch.uint8), self.labels, self.name, mirror=self.mirror)
+        return ImageData(x.round().clamp(0, 255).to(torch.uint8), self.labels, self.name, mirror=self.mirror,
+                         class_names=self.class_names)
+
+    def batch_labels(self, idx: torch.Tensor) -> torch.Tensor:
+        """The class of each index of ``batch(idx)`` (a mirrored image keeps its class): (B,) int64."""
+        if self.labels is None:
+            from ..errors import GankitError
+            raise GankitError(f"{self.name} has no labels, so it cannot train a conditional model")
+        return self.labels[idx % self.images.shape[0]]
 
 
 @dataclass
@@ -98,8 +107,12 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def finish(images: torch.Tensor, labels: Optional[torch.Tensor], cfg, name: str,
-           classes_known: Optional[List[int]] = None) -> ImageData:
-    """Apply the class filter, channel count and resolution a DataConfig asks for."""
+           classes_known: Optional[List[int]] = None, names: Sequence[str] = ()) -> ImageData:
+    """Apply the class filter, channel count and resolution a DataConfig asks for.
+
+    With ``names`` (the source's class names, label i is ``names[i]``) the labels become indices into the classes
+    kept: data.classes=[6, 3] on CIFAR-10 gives class_names ["cat", "frog"] and labels 0 and 1.
+    """
     from ..errors import GankitError
     if cfg.classes:
         if labels is None:
@@ -109,5 +122,11 @@ def finish(images: torch.Tensor, labels: Optional[torch.Tensor], cfg, name: str,
             raise GankitError(f"no {name} images have labels {cfg.classes}; valid labels are "
                               f"{classes_known or sorted(set(labels.tolist()))}")
         images, labels = images[keep], labels[keep]
-    data = ImageData(to_channels(images, cfg.channels or images.shape[1]), labels, name)  # unset: as stored
+    class_names: List[str] = []
+    if names and labels is not None:
+        kept = sorted(set(cfg.classes)) if cfg.classes else list(range(len(names)))
+        labels = torch.searchsorted(torch.tensor(kept), labels)   # label kept[i] -> i
+        class_names = [names[k] for k in kept]
+    data = ImageData(to_channels(images, cfg.channels or images.shape[1]), labels, name,  # channels unset: as stored
+                     class_names=class_names)
     return data.resized(cfg.resolution)

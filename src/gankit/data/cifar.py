@@ -141,7 +141,8 @@ def load_cifar(split: str, root: Optional[str], verbose: bool = True):
 
 
 @SOURCES.register("cifar10", info=DatasetInfo(
-    kind="image", shape=image_shape, native=(3, 32, 32), picture="grid", features="inception", metrics=("fid",)))
+    kind="image", shape=image_shape, native=(3, 32, 32), picture="grid", features="inception", metrics=("fid",),
+    classes=tuple(CLASSES)))
 def cifar10(cfg, verbose: bool = True):
     images, labels = load_cifar(cfg.split, cfg.root, verbose)
-    return finish(images, labels, cfg, "cifar10", list(range(10)))
+    return finish(images, labels, cfg, "cifar10", list(range(10)), CLASSES)

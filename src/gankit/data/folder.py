@@ -15,6 +15,7 @@ from ..errors import GankitError
 from .info import SOURCES, DatasetInfo, image_shape
 from .base import ImageData, say
 from .fetch import cache_root
+from .labels import decoded_labels, folder_classes
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # GIF: the first frame
 
@@ -275,6 +276,8 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     if not files:
         raise GankitError(f"image folder {cfg.path!r} holds no images ({', '.join(sorted(EXTENSIONS))})"
                           f"{other_files(folder)}; add images or pass another folder")
+    if cfg.labels == "folders":  # classes: the first-level subfolders (data/labels.py)
+        files, class_names, file_labels = folder_classes(folder, files, verbose)
     channels = cfg.channels or folder_channels(files)  # unset: grayscale folders stay grayscale
     if not cfg.channels and channels == 1 and stored_as_colour(files):
         say(verbose, "every image is grey though stored in colour: training in grayscale (data.channels=3 "
@@ -301,4 +304,7 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
     if len(images) < SMALL_FOLDER:
         say(verbose, f"only {len(images)} images: a GAN can copy a set this small (gankit eval RUN reports "
                      "memorisation: near 0 means copies); a few hundred or more train best (docs/folders.md)")
+    if cfg.labels == "folders":
+        labels = decoded_labels(folder, files, file_labels, bad, class_names)
+        return ImageData(images, labels, folder.name, class_names=class_names)
     return ImageData(images, None, folder.name)

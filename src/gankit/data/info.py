@@ -41,6 +41,8 @@ class DatasetInfo:
     folder      the user's own image folder (``data.path`` on any image dataset selects it)
     report      the end-of-run report the run writes ("" = none; names are registered in gankit.artifacts)
     eval_n      samples per side when `gankit eval` runs the default metrics (0 = the metrics' own default)
+    classes     the names of the source's classes, label i named classes[i] (() = no labels a conditional model
+                can use; a folder's classes are its subfolders, read with data.labels=folders)
     """
     kind: str
     shape: Callable[..., Tuple[int, ...]]
@@ -53,6 +55,7 @@ class DatasetInfo:
     folder: bool = False
     report: str = ""
     eval_n: int = 0
+    classes: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -19,14 +19,21 @@ from torch import nn
 
 from ..config import ModelConfig
 from . import dcgan, keras_dcgan, mlp, msg, resnet  # noqa: F401  (importing them registers the builders)
+from .conditional import conditional_models
 from .layers import apply_d_options
 from .registry import MODELS, ModelInfo  # noqa: F401 (re-exported)
 
 
-def build_models(cfg: ModelConfig, shape: Tuple[int, ...]) -> Tuple[nn.Module, nn.Module]:
-    """Build (G, D) for data of the given shape and apply D-wide options (spectral norm, packing)."""
-    G, D = MODELS.get(cfg.name)(cfg, tuple(shape))
-    return G, apply_d_options(D, cfg)
+def build_models(cfg: ModelConfig, shape: Tuple[int, ...], classes: int = 0) -> Tuple[nn.Module, nn.Module]:
+    """Build (G, D) for data of the given shape and apply D-wide options (spectral norm, packing).
+
+    With model.conditional, G takes (z, y) and D (x, y) for labels y in 0..classes-1 (models/conditional.py)."""
+    def plain(c: ModelConfig) -> Tuple[nn.Module, nn.Module]:
+        G, D = MODELS.get(c.name)(c, tuple(shape))
+        return G, apply_d_options(D, c)
+    if cfg.conditional:
+        return conditional_models(cfg, tuple(shape), classes, plain)
+    return plain(cfg)
 
 
 __all__ = ["MODELS", "build_models"]

@@ -75,7 +75,7 @@ class DCDiscriminator(nn.Module):
     data="image", sizes=lambda r: any(r == s0 << k for s0 in (4, 7) for k in range(1, r.bit_length())),
     sizes_text="4*2^k or 7*2^k with k >= 1 (8, 14, 16, 28, 32, 56, 64, 112, 128, ...)",
     keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.d_dropout",
-          "model.g_batchnorm", "model.g_extra", "model.d_extra")))
+          "model.g_batchnorm", "model.g_extra", "model.d_extra", "model.conditional", "model.g_cond")))
 def build_dcgan(cfg, shape):
     c, h, w = shape
     G = DCGenerator(cfg.latent_dim, cfg.g_channels, c, h, cfg.g_batchnorm is not False, cfg.g_extra)

@@ -281,7 +281,7 @@ class MSGDiscriminator(Growing, nn.Module):
     sizes_text="a power of two from 8 (8, 16, 32, 64, 128, 256, ...)",
     keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.eq_lr",
           "model.max_channels", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
-          "train.pg_stable_kimg"), grows=True))
+          "train.pg_stable_kimg", "model.conditional", "model.g_cond"), grows=True))
 def build_msg(cfg, shape):
     """MSG-GAN G and D for square images (C, R, R), R a power of two from 8 (32, 64, 128, 256)."""
     if len(shape) != 3 or shape[1] != shape[2]:

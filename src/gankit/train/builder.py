@@ -24,6 +24,7 @@ from .ema import EMA
 from .fastpath import speed_up
 from .gan_loss import GANLoss
 from .optim import make_optimizer, make_scheduler
+from .translate import TranslateLoss, is_translator
 
 Scheduler = Optional[torch.optim.lr_scheduler.LRScheduler]
 
@@ -53,11 +54,12 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 def build(cfg: RunConfig, data_shape: Tuple[int, ...], device: torch.device,
           dist: distributed.Dist = distributed.SINGLE,
-          autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Components:
-    """Networks for data of ``data_shape``, on ``device``, wrapped for torchrun when ``dist`` has ranks."""
+          autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext, classes: int = 0) -> Components:
+    """Networks for data of ``data_shape`` (and ``classes`` classes when model.conditional), on ``device``,
+    wrapped for torchrun when ``dist`` has ranks."""
     t = cfg.train
     check_precision(t.precision, device)
-    G, D = (distributed.sync_batchnorm(m, dist, device).to(device) for m in build_models(cfg.model, data_shape))
+    G, D = (distributed.sync_batchnorm(m, dist, device).to(device) for m in build_models(cfg.model, data_shape, classes))
     memory_format = speed_up(G, D, t.precision, device)  # bf16 CPU: see fastpath.py
     G_train, D_train = (distributed.wrap(m, dist, device, grows=t.progressive) for m in (G, D))
     opt_g = make_optimizer(G.parameters(), t, t.lr_g)
@@ -67,5 +69,6 @@ def build(cfg: RunConfig, data_shape: Tuple[int, ...], device: torch.device,
         sched_g=make_scheduler(opt_g, t), sched_d=make_scheduler(opt_d, t),
         scaler=torch.amp.GradScaler("cuda", enabled=t.precision == "fp16"),
         ema=EMA(G, t.ema, t.batch_size, t.ema_warmup) if t.ema > 0 else None,
-        loss=GANLoss(cfg, G, D, device=device, G_train=G_train, D_train=D_train, dist=dist, autocast=autocast),
+        loss=(TranslateLoss if is_translator(cfg) else GANLoss)(  # pix2pix: train/translate.py
+            cfg, G, D, device=device, G_train=G_train, D_train=D_train, dist=dist, autocast=autocast),
         memory_format=memory_format)

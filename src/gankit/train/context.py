@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -130,10 +130,15 @@ class TrainingContext:
         """A finding or remedy: a row in events.jsonl and one plain-words console line."""
         self._t.event(kind, message, **info)
 
-    def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None
-                 ) -> torch.Tensor:
-        """n samples in the data's scale from its own seeded noise (never the training stream)."""
-        return self._t.generate(n, seed=seed, ema=ema, z=z)
+    def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None,
+                 labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """n samples in the data's scale from its own seeded noise (never the training stream); a conditional
+        run draws class ``labels[i]`` (default: the classes in turn)."""
+        return self._t.generate(n, seed=seed, ema=ema, z=z, labels=labels)
+
+    def class_rows(self, n: int) -> Optional[Tuple[torch.Tensor, int]]:
+        """A conditional run's grid labels, one row per class (see SamplerMixin.class_rows); None otherwise."""
+        return self._t.class_rows(n)
 
     def noise(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         return self._t.noise(n, generator)

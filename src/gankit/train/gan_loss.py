@@ -48,6 +48,11 @@ def _no_rng(salt: str) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
+def _with_labels(net: nn.Module, y: Optional[Tensor]) -> Callable[..., Any]:
+    """net itself, or (a class-conditional run) net with the batch's labels: x -> net(x, y)."""
+    return net if y is None else (lambda x: net(x, y))
+
+
 class GANLoss:
     """Builds each phase's loss from the config; holds skip-D's memory of D's last loss (checkpointed)."""
 
@@ -63,6 +68,7 @@ class GANLoss:
         self.concat = not batch_dependent(D)  # one D forward over real+fake when no BatchNorm in D
         self.multiscale = is_multiscale(D)    # D takes a list of scales (G makes one)
         self.last_d_loss = float("inf")
+        self._y: Tuple[Optional[Tensor], Optional[Tensor]] = (None, None)   # this phase's labels (conditional)
         self.ada: Optional[AdaptiveAugment] = None   # augmentation with a probability steered by D's outputs
         self._ada_state: Optional[Dict[str, Any]] = None   # a checkpoint's ADA state, until ADA is made
         self.adaptive()
@@ -135,15 +141,19 @@ class GANLoss:
         n = getattr(self.D, "reads", None)
         return x[:n] if isinstance(x, list) and n is not None and n < len(x) else x
 
-    def d_logits(self, real: Images, fake: Images) -> Tuple[Tensor, Tensor]:
-        """(B,) logits for real and fake, in one forward over both when D has no batch statistics."""
+    def d_logits(self, real: Images, fake: Images, y_real: Optional[Tensor] = None,
+                 y_fake: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """(B,) logits for real and fake, in one forward over both when D has no batch statistics (a
+        class-conditional D also takes each batch's labels)."""
+        D_real, D_fake = _with_labels(self.D_train, y_real), _with_labels(self.D_train, y_fake)
+        D_both = self.D_train if y_real is None else (lambda x: self.D_train(x, torch.cat([y_real, y_fake])))
         if self.concat and isinstance(real, list):  # a pyramid: real and fake side by side at every scale
             both = [torch.cat([r.to(f.dtype), f]) for r, f in zip(real, fake)]
-            lr, lf = self.D_train(both).float().chunk(2)
+            lr, lf = D_both(both).float().chunk(2)
         elif self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
-            lr, lf = self.D_train(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
+            lr, lf = D_both(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
         else:
-            lr, lf = self.D_train(real).float(), self.D_train(fake).float()
+            lr, lf = D_real(real).float(), D_fake(fake).float()
         return lr, lf
 
     def d_phase(self, d_updates: int) -> str:
@@ -153,14 +163,17 @@ class GANLoss:
 
     # ---- phases -----------------------------------------------------------------------------------------
     def compute(self, phase: str, z: Tensor, n_global: int, real: Optional[Tensor] = None,
-                rng: Callable[[str], ContextManager[None]] = _no_rng, k: int = 0
+                rng: Callable[[str], ContextManager[None]] = _no_rng, k: int = 0,
+                y_real: Optional[Tensor] = None, y_fake: Optional[Tensor] = None
                 ) -> Tuple[Optional[Tensor], Dict[str, Tensor]]:
         """The loss of one phase for this rank's rows (weighted for its share of the global batch of
         ``n_global``) and its statistics; the loss is None when skip-D holds D back.
 
         ``rng(salt)`` is the per-rank random stream for dropout and augmentation (torchrun); ``k`` numbers the
-        D steps of one G step.
+        D steps of one G step. A class-conditional run gives the real batch's labels ``y_real`` and the labels
+        asked of G ``y_fake`` (G draws G(z, y_fake), D judges each image with its label).
         """
+        self._y = (y_real, y_fake)
         if phase == "Gmain":
             return self._g_main(z, n_global, rng)
         if phase in ("Dmain", "Dboth"):
@@ -173,11 +186,11 @@ class GANLoss:
         b = real.shape[0]  # this rank's rows; n is the global batch
         with rng(f"d{k}"):
             with torch.no_grad(), self.autocast():
-                fake = self.G(z)  # no graph: the D step must not update G
+                fake = _with_labels(self.G, self._y[1])(z)  # no graph: the D step must not update G
             with self.autocast():
                 x_real = self.d_inputs(self.d_reads(self.d_view(real)))
                 x_fake = self.d_inputs(self.d_reads(fake))
-                lr, lf = self.d_logits(x_real, x_fake)  # (B,) each (B / pack with PacGAN)
+                lr, lf = self.d_logits(x_real, x_fake, *self._y)  # (B,) each (B / pack with PacGAN)
         with self.autocast():
             rows = len(lr) * n // b  # D outputs for the global batch: targets are drawn for it, then sharded
             loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
@@ -202,15 +215,17 @@ class GANLoss:
         """D's loss plus R1 (gamma/2 E||grad D(x)||^2 on real) and WGAN-GP, each scaled by the lazy interval."""
         lc = self.cfg.loss
         with rng(f"p{k}"):
+            D = _with_labels(self.D, self._y[0])  # a conditional D: at the real images' labels
             if lc.r1 > 0:
-                total = total + 0.5 * lc.r1 * lc.reg_every * r1_penalty(self.D, _float(x_real))
+                total = total + 0.5 * lc.r1 * lc.reg_every * r1_penalty(D, _float(x_real))
             if lc.gp > 0:
-                total = total + lc.gp * lc.reg_every * gradient_penalty(self.D, _float(x_real), _float(x_fake))
+                total = total + lc.gp * lc.reg_every * gradient_penalty(D, _float(x_real), _float(x_fake))
         return total
 
     def _g_main(self, z: Tensor, n: int, rng):
         with rng("g"), self.autocast():
-            lf = self.D(self.d_inputs(self.d_reads(self.G_train(z)))).float()
+            y = self._y[1]
+            lf = _with_labels(self.D, y)(self.d_inputs(self.d_reads(_with_labels(self.G_train, y)(z)))).float()
             loss = self.fn.g(lf)
         return self._weighted(loss, len(z), n), {"loss_g": loss.detach()}
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -34,17 +34,30 @@ class SamplerMixin:
     def sampling_model(self, ema: bool = True) -> nn.Module:
         return self.G
 
+    def class_rows(self, n: int) -> Optional[Tuple[torch.Tensor, int]]:
+        """A class-conditional run's grid of about n images with one row per class: (labels (K * cols,), cols);
+        None for a run without classes."""
+        k = int(getattr(self.sampling_model(), "num_classes", 0))
+        if not k:
+            return None
+        cols = max(1, n // k)
+        return torch.arange(k).repeat_interleave(cols), cols
+
     @torch.no_grad()
     def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None,
-                 batch: int = 1000) -> torch.Tensor:
+                 batch: int = 1000, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """n samples in the data's scale (float32, CPU) from G (its EMA when present), in eval mode.
 
         Noise comes from its own seeded generator, so sampling never shifts the training random stream.
-        Shapes: images (n, C, H, W) in [-1, 1]; 2-D toy data (n, 2); the 1-D lesson (n, 1).
+        Shapes: images (n, C, H, W) in [-1, 1]; 2-D toy data (n, 2); the 1-D lesson (n, 1). A class-conditional
+        G draws sample i of class ``labels[i]``; without labels, the classes in turn (i mod K).
         """
         G = self.sampling_model(ema)
         gen = torch.Generator(self.device).manual_seed(self.cfg.train.seed + 12345 if seed is None else seed)
         width = 1 if getattr(G, "elementwise", False) else None
+        classes = int(getattr(G, "num_classes", 0))
+        if classes and labels is None:
+            labels = torch.arange(n) % classes
         was_training = G.training
         G.eval()
         out = []
@@ -52,8 +65,9 @@ class SamplerMixin:
             for i in range(0, n, batch):
                 m = min(batch, n - i)
                 zi = z[i:i + m].to(self.device) if z is not None else self.noise(m, gen, width)
+                args = (zi,) if not classes else (zi, labels[i:i + m].to(self.device))
                 with self.autocast():
-                    out.append(finest(G(zi)).float().cpu())  # a multi-scale G: its full-size images
+                    out.append(finest(G(*args)).float().cpu())  # a multi-scale G: its full-size images
         finally:
             G.train(was_training)
         return torch.cat(out)

@@ -62,7 +62,11 @@ class Trainer(SamplerMixin):
         elif not isinstance(self.data, ImageData) and self.device.type == "cpu":
             torch.set_num_threads(1)  # toy nets: tiny matrices lose more to thread hand-offs than they gain
         self.data_shape = tuple(self.data.shape)
-        self.parts: Components = build(cfg, self.data_shape, self.device, self.dist, self.autocast)
+        # a class-conditional run: the class names (labels index them) and the labels of the last real batch
+        self.classes: List[str] = list(self.data.class_names) if cfg.model.conditional else []
+        self.real_labels: Optional[torch.Tensor] = None
+        self.parts: Components = build(cfg, self.data_shape, self.device, self.dist, self.autocast,
+                                       classes=len(self.classes))
         self.unit, self._n_global = max(1, cfg.model.pack), t.batch_size  # shards keep PacGAN packs whole
         distributed.check_batch(t.batch_size, len(self.data) if isinstance(self.data, ImageData) else 0,
                                 self.dist, self.unit)
@@ -120,6 +124,8 @@ class Trainer(SamplerMixin):
         idx = self.perm[self.pos:self.pos + b]
         self.pos += b
         self._n_global, idx = len(idx), distributed.shard(idx, self.dist, self.unit)  # this rank's rows
+        if self.classes:
+            self.real_labels = self.data.batch_labels(idx).to(self.device)
         return self.data.batch(idx).to(self.device, non_blocking=True, memory_format=self.parts.memory_format)
 
     def batch_noise(self, n: int) -> torch.Tensor:
@@ -157,7 +163,8 @@ class Trainer(SamplerMixin):
             z = self.batch_noise(n)
             name = "Gmain"
             self.D.requires_grad_(False)            # frozen D: only G's weights move
-        total, stats = self.loss.compute(name, z=z, n_global=n, real=real, rng=self.net_rng, k=k)
+        total, stats = self.loss.compute(name, z=z, n_global=n, real=real, rng=self.net_rng, k=k,
+                                         **self._labels(phase.name, n))
         if total is not None:
             self._update(phase, total)
             self.d_updates += phase.name == "D"
@@ -166,6 +173,17 @@ class Trainer(SamplerMixin):
             if self.ema is not None:
                 self.ema.update(self.G, (self.step + 1) * n)
         self._record(stats)
+
+    def _labels(self, phase: str, n: int) -> Dict[str, torch.Tensor]:
+        """A class-conditional run: the real batch's labels (D phase) and random labels for the fakes, drawn for
+        the global batch from the training stream (then this rank's rows); nothing otherwise."""
+        if not self.classes:
+            return {}
+        y_fake = torch.randint(len(self.classes), (n,), device=self.device)
+        out = {"y_fake": distributed.shard(y_fake, self.dist, self.unit)}
+        if phase == "D":
+            out["y_real"] = self.real_labels
+        return out
 
     def _update(self, phase: Phase, loss: torch.Tensor) -> None:
         scaler = self.parts.scaler
@@ -258,6 +276,7 @@ class Trainer(SamplerMixin):
             "progressive": None if self.pg is None else  # for inspection and a loaded run's samples
             {"images": self.step * self.cfg.train.batch_size, **self.pg.state_dict()},
             "hooks": {h.key: h.state_dict() for h in self.hooks},
+            **({"classes": list(self.classes)} if self.classes else {}),  # a conditional run's class names
         }
 
     def load_state_dict(self, s: Dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from ..data import SOURCES, dataset_info, dataset_name
 from ..device import check_device_name
 from ..errors import GankitError
 from ..models import MODELS
+from ..models.conditional import CONDITIONAL_MODELS
 from ..registry import unknown_name_message
 from .augment import AUGMENTS
 from .losses import LOSSES
@@ -35,7 +36,7 @@ APPLIES: Dict[str, Set[str]] = {
     "data.mean": {"data:gaussian-1d"}, "data.std": {"data:gaussian-1d"}, "data.dim": {"data:gaussian-1d"},
     "data.epoch_size": {"data:vector"},
     "train.beta1": {"optimizer:adam"}, "train.beta2": {"optimizer:adam"}, "train.rms_alpha": {"optimizer:rmsprop"},
-    "train.augment": {"data:image"},
+    "train.augment": {"data:image"}, "data.labels": {"data:folder"},
 }
 # Model keys: a key some model's ModelInfo.keys names applies to the runs of the models that name it.
 
@@ -80,9 +81,35 @@ def _fit_problems(cfg: RunConfig) -> List[str]:
     if model == "toy-1d" and not cfg.model.g_hidden:
         problems.append("model.g_hidden must name the width of toy-1d's generator, e.g. [50]; got []")
     problems += progressive_problems(cfg)  # train.progressive needs a growing (multi-scale) model
+    problems += conditional_problems(cfg)
     if cfg.train.augment.strip(", ") and kind != "image":
         problems.append(f"train.augment (DiffAugment) works on images, but {data} is {kind} data; "
                         "set train.augment=\"\"")
+    return problems
+
+
+def conditional_problems(cfg: RunConfig) -> List[str]:
+    """model.conditional needs a model family with conditional networks and data with classes; data.labels=folders
+    needs an image folder."""
+    info, problems = dataset_info(cfg.data), []
+    if cfg.data.labels == "folders" and not info.folder:
+        problems.append(f"data.labels=folders reads classes from an image folder's subfolders, but data.name="
+                        f"{cfg.data.name} is not a folder; set data.path=DIR or remove data.labels")
+    if not cfg.model.conditional:
+        return problems
+    if cfg.model.name not in CONDITIONAL_MODELS:
+        problems.append(f"model.conditional: model.name={cfg.model.name} has no conditional variant; use one of "
+                        f"{', '.join(CONDITIONAL_MODELS)}")
+    if info.folder and cfg.data.labels != "folders":
+        problems.append("model.conditional on an image folder needs its classes: set data.labels=folders (one "
+                        "subfolder per class)")
+    elif not info.folder and not info.classes:
+        with_labels = [n for n in SOURCES.names() if SOURCES.info(n).classes]
+        problems.append(f"model.conditional needs data with classes, but data.name={cfg.data.name} has none; use "
+                        f"{', '.join(with_labels)} or an image folder with data.labels=folders")
+    if cfg.model.pack > 1:
+        problems.append(f"model.conditional judges each sample with its class; PacGAN packing (model.pack="
+                        f"{cfg.model.pack}) mixes them, so set model.pack=1")
     return problems
 
 
