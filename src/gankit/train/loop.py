@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, Iterator
 
 import torch
-from tqdm import tqdm
 
 from ..errors import Diverged, Interrupted
+from .progress import Progress, step_levels
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module
     from .trainer import Trainer
@@ -51,7 +50,7 @@ def call_hooks(trainer: "Trainer", method: str, *args: Any) -> None:
             getattr(h, method)(trainer.context, *args)
 
 
-def _log(trainer: "Trainer", bar: tqdm) -> Dict[str, float]:
+def _log(trainer: "Trainer", bar: Progress) -> Dict[str, float]:
     stats = trainer.flush_stats()
     trainer.log_row(stats)
     bar.set_postfix(loss_d=f"{stats.get('loss_d', 0):.3f}", loss_g=f"{stats.get('loss_g', 0):.3f}",
@@ -60,7 +59,7 @@ def _log(trainer: "Trainer", bar: tqdm) -> Dict[str, float]:
     return stats
 
 
-def _one_step(trainer: "Trainer", bar: tqdm, state: Dict[str, Any]) -> None:
+def _one_step(trainer: "Trainer", bar: Progress, state: Dict[str, Any]) -> None:
     """A step, its log row and hooks, then (at the interval) a checkpoint."""
     cfg = trainer.cfg
     trainer.train_step()
@@ -84,8 +83,9 @@ def _one_step(trainer: "Trainer", bar: tqdm, state: Dict[str, Any]) -> None:
 def run_loop(trainer: "Trainer") -> None:
     cfg = trainer.cfg
     call_hooks(trainer, "on_start")
-    bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=cfg.name, file=sys.stderr,
-               disable=not (cfg.log.progress and trainer.dist.is_main), dynamic_ncols=True, unit="step")
+    # a bar on a terminal, a line every few per cent in a log; the time left follows the growth schedule
+    bar = Progress(trainer.total_steps, trainer.step, cfg.name, bool(cfg.log.progress and trainer.dist.is_main),
+                   step_levels(cfg, trainer.data_shape[-1], trainer.total_steps))
     state: Dict[str, Any] = {"saved": trainer.step, "finite_at": trainer.step}
     try:
         with stop_on_signals(trainer):
