@@ -104,7 +104,7 @@ def test_dry_run_exits_0_or_2_with_one_line(preset, pairs):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(["train", preset, "--dry-run", "--set", *pairs])
+            code = main(["train", preset, "--dry-run", "--no-time", "--set", *pairs])
         except SystemExit as e:  # argparse's usage errors (e.g. a pair that starts with '-')
             code = e.code
     assert code in (0, 2), (code, err.getvalue())

@@ -22,6 +22,7 @@ SHAPES = {
     "keras-dcgan": [(3, 32, 32)],
     "resnet": [(3, 32, 32), (1, 28, 28)],
     "msg": [(3, 32, 32), (1, 16, 16)],
+    "msg-projected": [(3, 32, 32), (1, 16, 16)],
     "toy-mlp": [(2,)],
     "toy-1d": [(100,)],
 }
@@ -52,7 +53,9 @@ def test_model_shapes(name):
         x = G(torch.randn(3, width))
         _check_output(name, x, shape, 3)
         logits = D(x)  # a multi-scale D takes G's list as it is
-        assert logits.shape == (3,) and torch.isfinite(logits).all(), (name, shape)
+        # (B,), or (B, K) for a D that declares several logits per image (the loss averages over them)
+        want = (3, logits.shape[1]) if getattr(D, "multi_logit", False) else (3,)
+        assert logits.shape == want and torch.isfinite(logits).all(), (name, shape)
 
 
 def test_shape_table_names_only_registered_models():

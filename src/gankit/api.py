@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -58,7 +59,17 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
 
 def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
     """A run directory given as the config is its own run directory; otherwise runs/<preset name>."""
-    return as_run_dir(config) or Path("runs") / cfg.name
+    return as_run_dir(config) or Path("runs") / _named_after_folder(cfg, cfg.name)
+
+
+def _named_after_folder(cfg: RunConfig, name: str) -> str:
+    """A folder recipe's run is named after the folder too (runs/folder-64-my-photos), so two projects on one
+    preset do not share runs/folder-64."""
+    if not cfg.data.path or not dataset_info(cfg.data).folder:
+        return name
+    base = os.path.basename(os.path.abspath(os.path.expanduser(str(cfg.data.path))))  # no disk access
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.")
+    return f"{name}-{folder}" if folder else name
 
 
 def default_hooks(cfg: RunConfig) -> List[Hook]:

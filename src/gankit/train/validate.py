@@ -159,12 +159,17 @@ def used_config(cfg: RunConfig) -> Dict[str, Any]:
     return d
 
 
+def steps_per_epoch(items: int, batch_size: int, d_steps: int) -> int:
+    """G steps in one pass over ``items``: each G step takes ``d_steps`` real batches (the Trainer's epoch and
+    ``known_total_steps`` both call this)."""
+    return max(1, math.ceil(items / batch_size) // max(1, d_steps))
+
+
 def known_total_steps(cfg: RunConfig, state: Dict[str, Any]) -> Optional[int]:
     """A run's horizon in G steps when it is known without loading the data, else None (used by --resume).
 
     ``train.steps`` > 0 is the horizon. An epoch horizon needs the number of items: toy data draw
     ``data.epoch_size`` per nominal epoch; for images the checkpoint's data order holds one index per image.
-    The steps-per-epoch formula is the Trainer's; the two must agree.
     """
     t = cfg.train
     if t.steps > 0:
@@ -174,4 +179,4 @@ def known_total_steps(cfg: RunConfig, state: Dict[str, Any]) -> Optional[int]:
     n = cfg.data.epoch_size if dataset_info(cfg.data).kind == "vector" else len(perm) if perm is not None else 0
     if not n:
         return None
-    return t.epochs * max(1, math.ceil(n / t.batch_size) // max(1, t.d_steps))
+    return t.epochs * steps_per_epoch(n, t.batch_size, t.d_steps)
