@@ -133,6 +133,7 @@ METRIC_CASES = {
     "is": (mnist_case, {"is_mnist", "is_mnist_std"}),
     "classes": (mnist_case, None),                    # confident_mnist, kl_uniform_mnist, ...: all *_mnist
     "memorisation": (image_pair_case, {"memorisation", "memorisation_nn"}),
+    "swd": (image_pair_case, {"swd", "swd_28"}),                # 28 px: one pyramid level
     "stacked": (lambda m: mnist_case(m, channels=3), {"stacked_modes", "stacked_kl", "stacked_n"}),
 }
 
