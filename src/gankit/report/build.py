@@ -98,7 +98,6 @@ def what_was_run(f: RunFacts) -> str:
     total = max([s.get("total_steps", 0) for s in starts] + [0]) or None
     rows: List[Tuple[str, str]] = [
         ("preset", f"<code>{esc(f.preset)}</code>" if f.preset else "none (a config file)"),
-        ("description", esc(f.cfg.description or "—")),
         ("run directory", f"<code>{esc(f.run_dir)}</code>"),
         ("steps", f"{f.steps:,}" + (f" of {total:,}" if total and total != f.steps else "")),
         ("real items seen", f"{f.images_seen:,} ({f.steps:,} steps × {max(1, t.d_steps)} D step × batch {t.batch_size})"),
@@ -119,6 +118,11 @@ def what_was_run(f: RunFacts) -> str:
     return kv_table(rows)
 
 
+def _threads(n: object) -> str:
+    """'1 thread', '2 threads', '? threads' (not recorded)."""
+    return f"{esc(n if n is not None else '?')} thread{'' if n == 1 else 's'}"
+
+
 def sessions_list(f: RunFacts) -> str:
     starts = [s for s in f.sessions if s.get("event") == "start"]
     if not starts:
@@ -134,7 +138,7 @@ def sessions_list(f: RunFacts) -> str:
             how = "interrupted" if e.get("interrupted") else "finished"
             tail = f"{how} at step {e.get('step', 0):,} after {_duration(e.get('wall_s'))}"
         items.append(f"<li>{esc(s.get('started', '?'))}: {what} on {esc(s.get('device', '?'))}, "
-                     f"{esc(s.get('threads', '?'))} threads, torch {esc(s.get('torch', '?'))}; {tail}</li>")
+                     f"{_threads(s.get('threads'))}, torch {esc(s.get('torch', '?'))}; {tail}</li>")
     return '<ol class="events">' + "".join(items) + "</ol>"
 
 
