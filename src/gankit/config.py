@@ -45,6 +45,8 @@ class DataConfig:
     dim: int = 100                   # gaussian-1d: draws per item the discriminator sees at once
     epoch_size: int = 10000          # toy data: items per nominal epoch
     mirror: bool = False             # images: add the horizontal mirror of each (an epoch is then 2N images)
+    holdout: float = 0.0             # images: this share held out of training (a fixed random split; image-to-
+                                     # image models are evaluated on it); 0 = none
     labels: str = ""                 # "" = the source's own labels (mnist, fashion, cifar10); "folders" = an image
                                      # folder's first-level subfolders as classes (for model.conditional)
 
@@ -70,6 +72,8 @@ class ModelConfig:
     d_sort: bool = False             # toy-1d: D sees each set of draws sorted (order statistics)
     eq_lr: bool = False              # msg: equalised learning rate (weights N(0, 1), x sqrt(2/fan_in) at run time)
     max_channels: int = 256          # msg: the widest layer; widths per resolution in gankit/models/msg.py
+    min_channels: int = 8            # msg: the narrowest (finest) layers; 16 costs ~15% more at 64 px
+    task: str = ""                   # pix2pix: inpaint | superres | colorize (data/pairs.py)
     conditional: bool = False        # class-conditional G and D (labels from the data; models/conditional.py)
     g_cond: str = "embed"            # conditional G: embed (class embedding joins the latent) | cbn (conditional
                                      # batch-norm: per-class gain and bias in every BatchNorm of G)
@@ -85,6 +89,7 @@ class LossConfig:
     r1: float = 0.0                  # R1 penalty weight (gamma)
     gp: float = 0.0                  # gradient penalty weight (WGAN-GP: 10)
     reg_every: int = 1               # apply R1/GP every N D steps (lazy regularisation)
+    l1: float = 0.0                  # image-to-image: weight of G's L1 distance to the target (pix2pix: 100)
 
 
 @dataclass
@@ -118,6 +123,8 @@ class TrainConfig:
     pg_start: int = 8                # progressive: the first resolution (a power of two, at most data.resolution)
     pg_fade_kimg: float = 10.0       # progressive: thousands of images over which each new resolution fades in
     pg_stable_kimg: float = 10.0     # progressive: thousands of images each resolution is held before the next
+    pg_fit: bool = True              # progressive: a run too short for these lengths scales them down to reach full
+                                     # size within 60% of its images (train/progressive.py); false: as configured
     auto_remedy: bool = False        # apply the diagnoser's remedies automatically
     diagnose: bool = True            # run the failure detectors and log their events
 
@@ -234,7 +241,7 @@ def from_dict(raw: Dict[str, Any]) -> RunConfig:
     cfg = RunConfig()
     for key, value in raw.items():
         if key in ("name", "description"):
-            setattr(cfg, key, str(value))
+            setattr(cfg, key, _text(key, value))
         elif key in SECTIONS:
             if not isinstance(value, dict):
                 raise GankitError(f"config section {key!r} must be a mapping of keys to values")
@@ -243,6 +250,19 @@ def from_dict(raw: Dict[str, Any]) -> RunConfig:
         else:
             raise GankitError(unknown_name_message("config section", key, SECTIONS + ["name", "description"]))
     return cfg
+
+
+MAX_TEXT = 10_000  # characters of a name or description
+
+
+def _text(key: str, value: Any) -> str:
+    """A name or description: a scalar written as text, of a bounded length (never a nested structure)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        raise GankitError(f"{key} must be a line of text, got a {type(value).__name__}")
+    text = "" if value is None else str(value)
+    if len(text) > MAX_TEXT:
+        raise GankitError(f"{key} is {len(text):,} characters long; keep it under {MAX_TEXT:,}")
+    return text
 
 
 def apply_overrides(cfg: RunConfig, overrides: List[str]) -> RunConfig:
@@ -261,7 +281,7 @@ def _parse_value(text: str) -> Any:
     if not text.strip():
         return ""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)
     except Exception:  # YAMLError, and ValueError from e.g. a date like 2001-13-45
         return text
 
@@ -341,6 +361,18 @@ def _coerce(key: str, value: Any, typ: Any, text: Optional[str]) -> Any:
     return value
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without anchors and aliases: a config has no use for them, and nested aliases ("billion
+    laughs") expand to gigabytes when a value is turned into text."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"aliases (*name) are not allowed in a config (line {mark.line + 1}); write "
+                                 "the value out")
+        return super().compose_node(parent, index)
+
+
 def _read_yaml(path: Path) -> Dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
@@ -350,7 +382,7 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
     except OSError as e:
         raise GankitError(f"cannot read config {path}: {e.strerror or e}")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_NoAliasLoader)
     except Exception as e:  # YAMLError, or ValueError from a malformed value such as a date
         raise GankitError(" ".join(f"config {path} is not valid YAML: {e}".split())[:300])
     if raw is None:

@@ -57,6 +57,7 @@ RANGES: Dict[str, Range] = {
     "model.latent_dim": _POS_INT, "model.g_channels": _POS_INT, "model.d_channels": _POS_INT,
     "model.leak": _UNIT_OPEN, "model.d_dropout": _UNIT_OPEN, "model.g_extra": _NONNEG_INT,
     "model.d_extra": _NONNEG_INT, "model.pack": _POS_INT, "model.max_channels": Range(8, integer=True),
+    "model.min_channels": Range(1, 512, integer=True),
     "loss.real_label": Range(0, 1, lo_open=True), "loss.label_noise": _UNIT, "loss.label_flip": _UNIT,
     "loss.instance_noise": _NONNEG, "loss.r1": _NONNEG, "loss.gp": _NONNEG, "loss.reg_every": _POS_INT,
     "train.steps": _NONNEG_INT, "train.epochs": _NONNEG_INT, "train.batch_size": _POS_INT,
@@ -70,10 +71,12 @@ RANGES: Dict[str, Range] = {
     "sample.every": _NONNEG_INT, "sample.n": _POS_INT, "sample.gif_frames": _POS_INT,
     "checkpoint.every": _POS_INT, "checkpoint.keep": _POS_INT, "log.every": _POS_INT,
     "eval.every": _NONNEG_INT, "eval.n": Range(2, integer=True),
+    "data.holdout": Range(0, 1, hi_open=True), "loss.l1": _NONNEG,
 }
 # Lists of numbers: the range of each entry.
 ITEM_RANGES: Dict[str, Range] = {"model.g_hidden": _POS_INT, "model.d_hidden": _POS_INT, "data.classes": _NONNEG_INT}
 CHOICES: Dict[str, tuple] = {
+    "model.task": ("", "inpaint", "superres", "colorize"),
     "data.split": ("train", "test"), "data.channels": (1, 3, None), "model.noise": ("normal", "uniform"),
     "train.optimizer": ("adam", "rmsprop"), "train.precision": ("fp32", "bf16", "fp16"),
     "data.labels": ("", "folders"), "model.g_cond": ("embed", "cbn"),

@@ -65,12 +65,13 @@ from .pyramid import levels_for, pyramid
 SQRT2 = math.sqrt(2.0)
 
 
-def widths(base: int, resolution: int, cap: int) -> List[int]:
-    """Channels per level, coarse -> fine (4x4 .. R x R): base at 32x32, x2 per halving of size, within [8, cap]."""
-    if base < 1 or cap < 8:
-        raise GankitError(f"msg needs model.g_channels/d_channels >= 1 and model.max_channels >= 8 "
-                          f"(got base {base}, cap {cap})")
-    return [min(cap, max(8, base * 32 // (4 << i))) for i in range(levels_for(resolution))]
+def widths(base: int, resolution: int, cap: int, floor: int = 8) -> List[int]:
+    """Channels per level, coarse -> fine (4x4 .. R x R): base at 32x32, x2 per halving of size, within
+    [floor, cap] (floor = model.min_channels: the narrowest, finest layers)."""
+    if base < 1 or cap < 8 or not 1 <= floor <= cap:
+        raise GankitError(f"msg needs model.g_channels/d_channels >= 1, model.max_channels >= 8 and "
+                          f"model.min_channels from 1 to max_channels (got base {base}, cap {cap}, floor {floor})")
+    return [min(cap, max(floor, base * 32 // (4 << i))) for i in range(levels_for(resolution))]
 
 
 def _init(layer: nn.Module, fan_in: int, gain: float, eq_lr: bool) -> None:
@@ -196,11 +197,11 @@ class MSGGenerator(Growing, nn.Module):
     multiscale = True
 
     def __init__(self, latent: int, out_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False,
-                 leak: float = 0.2):
+                 leak: float = 0.2, floor: int = 8):
         super().__init__()
         self.levels, self.resolution = levels_for(resolution), resolution
         self.top, self.alpha = self.levels - 1, 1.0   # progressive growing's position: the full network
-        w = widths(base, resolution, cap)
+        w = widths(base, resolution, cap, floor)
 
         def conv_act(cin: int, cout: int) -> List[nn.Module]:  # 3x3 conv, LeakyReLU, pixel norm
             return [Conv(cin, cout, 3, eq_lr, padding=1), nn.LeakyReLU(leak, True), PixelNorm()]
@@ -228,11 +229,12 @@ class MSGDiscriminator(Growing, nn.Module):
     multiscale = True
     mbstd_builtin = True  # model.mbstd is already part of the architecture
 
-    def __init__(self, in_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False, leak: float = 0.2):
+    def __init__(self, in_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False, leak: float = 0.2,
+                 floor: int = 8):
         super().__init__()
         self.levels, self.resolution = levels_for(resolution), resolution
         self.top, self.alpha = self.levels - 1, 1.0   # progressive growing's position: the full network
-        w = widths(base, resolution, cap)
+        w = widths(base, resolution, cap, floor)
         self.width = w
         rgb = [c // 2 for c in w[:-1]] + [w[-1]]  # fromRGB channels per level; the full-size one gives them all
         self.from_rgb = nn.ModuleList(Conv(in_ch, c, 1, eq_lr) for c in rgb)
@@ -280,13 +282,13 @@ class MSGDiscriminator(Growing, nn.Module):
     data="image", sizes=lambda r: r >= 8 and not r & (r - 1),
     sizes_text="a power of two from 8 (8, 16, 32, 64, 128, 256, ...)",
     keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.eq_lr",
-          "model.max_channels", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
-          "train.pg_stable_kimg", "model.conditional", "model.g_cond"), grows=True))
+          "model.max_channels", "model.min_channels", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
+          "train.pg_stable_kimg", "train.pg_fit", "model.conditional", "model.g_cond"), grows=True))
 def build_msg(cfg, shape):
     """MSG-GAN G and D for square images (C, R, R), R a power of two from 8 (32, 64, 128, 256)."""
     if len(shape) != 3 or shape[1] != shape[2]:
         raise GankitError(f"model msg needs square images (C, R, R), got data of shape {tuple(shape)}")
     c, r, _ = shape
-    G = MSGGenerator(cfg.latent_dim, c, r, cfg.g_channels, cfg.max_channels, cfg.eq_lr, cfg.leak)
-    D = MSGDiscriminator(c, r, cfg.d_channels, cfg.max_channels, cfg.eq_lr, cfg.leak)
+    G = MSGGenerator(cfg.latent_dim, c, r, cfg.g_channels, cfg.max_channels, cfg.eq_lr, cfg.leak, cfg.min_channels)
+    D = MSGDiscriminator(c, r, cfg.d_channels, cfg.max_channels, cfg.eq_lr, cfg.leak, cfg.min_channels)
     return G, D
