@@ -101,3 +101,20 @@ def test_discriminator_options():
         D([torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 16, 16)])
     with pytest.raises(GankitError, match="power of two"):
         build_models(ModelConfig(name="msg"), (1, 28, 28))
+
+
+def test_min_channels_and_bilinear_upsampling():
+    """model.min_channels widens only the finest layers; model.g_upsample=bilinear leaves no 2x2 blocks."""
+    assert widths(16, 64, 256) == [128, 64, 32, 16, 8]
+    assert widths(16, 64, 256, floor=16) == [128, 64, 32, 16, 16]
+    with pytest.raises(GankitError):
+        widths(16, 64, 256, floor=512)
+    G, D = _build(32, min_channels=16, g_upsample="bilinear")
+    assert G.blocks[-1][1].out_channels == 16 and D.width[-1] == 16
+    up = G.blocks[1][0]
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    y = up(x)                                    # bilinear: neighbouring output pixels differ inside a 2x2 block
+    assert y.shape == (1, 1, 8, 8) and not torch.equal(y[..., 0::2, 0::2], y[..., 1::2, 1::2])
+    Gn, _ = _build(32)
+    yn = Gn.blocks[1][0](x)                      # nearest: each 2x2 block is one value
+    assert torch.equal(yn[..., 0::2, 0::2], yn[..., 1::2, 1::2])

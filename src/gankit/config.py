@@ -73,6 +73,7 @@ class ModelConfig:
     eq_lr: bool = False              # msg: equalised learning rate (weights N(0, 1), x sqrt(2/fan_in) at run time)
     max_channels: int = 256          # msg: the widest layer; widths per resolution in gankit/models/msg.py
     min_channels: int = 8            # msg: the narrowest (finest) layers; 16 costs ~15% more at 64 px
+    g_upsample: str = "nearest"      # msg: G's x2 up-sampling, nearest | bilinear (no grid texture)
     task: str = ""                   # pix2pix: inpaint | superres | colorize (data/pairs.py)
     conditional: bool = False        # class-conditional G and D (labels from the data; models/conditional.py)
     g_cond: str = "embed"            # conditional G: embed (class embedding joins the latent) | cbn (conditional

@@ -80,6 +80,7 @@ CHOICES: Dict[str, tuple] = {
     "data.split": ("train", "test"), "data.channels": (1, 3, None), "model.noise": ("normal", "uniform"),
     "train.optimizer": ("adam", "rmsprop"), "train.precision": ("fp32", "bf16", "fp16"),
     "data.labels": ("", "folders"), "model.g_cond": ("embed", "cbn"),
+    "model.g_upsample": ("nearest", "bilinear"),
 }
 
 

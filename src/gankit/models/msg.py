@@ -197,11 +197,14 @@ class MSGGenerator(Growing, nn.Module):
     multiscale = True
 
     def __init__(self, latent: int, out_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False,
-                 leak: float = 0.2, floor: int = 8):
+                 leak: float = 0.2, floor: int = 8, upsample: str = "nearest"):
         super().__init__()
         self.levels, self.resolution = levels_for(resolution), resolution
         self.top, self.alpha = self.levels - 1, 1.0   # progressive growing's position: the full network
         w = widths(base, resolution, cap, floor)
+        # nearest copies each pixel into a 2x2 block, which thin fine layers carry into the image as a grid;
+        # bilinear interpolates between neighbours (anti-aliased up-sampling, as in StyleGAN2's blur)
+        mode = {"nearest": {"mode": "nearest"}, "bilinear": {"mode": "bilinear", "align_corners": False}}[upsample]
 
         def conv_act(cin: int, cout: int) -> List[nn.Module]:  # 3x3 conv, LeakyReLU, pixel norm
             return [Conv(cin, cout, 3, eq_lr, padding=1), nn.LeakyReLU(leak, True), PixelNorm()]
@@ -209,7 +212,7 @@ class MSGGenerator(Growing, nn.Module):
         first = nn.Sequential(PixelNorm(), nn.Unflatten(1, (latent, 1, 1)),      # (B, L, 1, 1)
                               LatentTo4x4(latent, w[0], eq_lr), nn.LeakyReLU(leak, True), PixelNorm(),
                               *conv_act(w[0], w[0]))                               # (B, w0, 4, 4)
-        ups = [nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv_act(a, b), *conv_act(b, b))
+        ups = [nn.Sequential(nn.Upsample(scale_factor=2, **mode), *conv_act(a, b), *conv_act(b, b))
                for a, b in zip(w[:-1], w[1:])]                                     # (B, a, r, r) -> (B, b, 2r, 2r)
         self.blocks = nn.ModuleList([first, *ups])
         self.to_rgb = nn.ModuleList(Conv(c, out_ch, 1, eq_lr, gain=1.0) for c in w)
@@ -282,13 +285,14 @@ class MSGDiscriminator(Growing, nn.Module):
     data="image", sizes=lambda r: r >= 8 and not r & (r - 1),
     sizes_text="a power of two from 8 (8, 16, 32, 64, 128, 256, ...)",
     keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.eq_lr",
-          "model.max_channels", "model.min_channels", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
+          "model.max_channels", "model.min_channels", "model.g_upsample", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
           "train.pg_stable_kimg", "train.pg_fit", "model.conditional", "model.g_cond"), grows=True))
 def build_msg(cfg, shape):
     """MSG-GAN G and D for square images (C, R, R), R a power of two from 8 (32, 64, 128, 256)."""
     if len(shape) != 3 or shape[1] != shape[2]:
         raise GankitError(f"model msg needs square images (C, R, R), got data of shape {tuple(shape)}")
     c, r, _ = shape
-    G = MSGGenerator(cfg.latent_dim, c, r, cfg.g_channels, cfg.max_channels, cfg.eq_lr, cfg.leak, cfg.min_channels)
+    G = MSGGenerator(cfg.latent_dim, c, r, cfg.g_channels, cfg.max_channels, cfg.eq_lr, cfg.leak, cfg.min_channels,
+                     cfg.g_upsample)
     D = MSGDiscriminator(c, r, cfg.d_channels, cfg.max_channels, cfg.eq_lr, cfg.leak, cfg.min_channels)
     return G, D
