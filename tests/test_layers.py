@@ -26,7 +26,7 @@ LAYERS = [
     {"gankit.run"},
     {"gankit.metrics", "gankit.style"},
     {"gankit.diagnose"},
-    {"gankit.artifacts", "gankit.report", "gankit.tensorboard", "gankit.walk", "gankit.export"},
+    {"gankit.artifacts", "gankit.report", "gankit.tensorboard", "gankit.walk", "gankit.apply", "gankit.export"},
     {"gankit.api"},
     {"gankit.bench"},
     {"gankit.cli", "gankit.__main__"},

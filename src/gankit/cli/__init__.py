@@ -22,7 +22,7 @@ from ..config import all_keys
 from ..errors import GankitError
 
 # Modules that add sub-commands: each defines add_parsers(subparsers).
-PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli.report", "gankit.cli.export"]
+PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli.report", "gankit.cli.apply", "gankit.cli.export"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -91,6 +91,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = _metric_list(args.metrics) or None
     if args.run_dir and args.samples:
         raise GankitError("give either RUN_DIR or --samples FILE, not both")
+    from .apply import translator_eval
+    if not args.samples and translator_eval(args):  # image-to-image runs: PSNR/SSIM against the baseline
+        return 0
     if args.run_dir:
         result = evaluate_run(args.run_dir, metrics, args.n, args.features, data=args.data,
                               precision=args.precision, seed=args.seed, append=not args.no_append,

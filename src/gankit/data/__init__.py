@@ -49,6 +49,9 @@ def load_data(cfg: DataConfig, verbose: bool = True):
     data = SOURCES.get(dataset_name(cfg))(cfg, verbose)
     if isinstance(data, ImageData) and cfg.limit:
         data = data.subset(cfg.limit)
+    if isinstance(data, ImageData) and cfg.holdout > 0:  # a fixed share never trained on (data/pairs.py)
+        from .pairs import hold_out
+        data = hold_out(data, cfg.holdout)
     if cfg.mirror:  # horizontal flips: the dataset doubled, the mirrored half flipped per batch (ImageData)
         if not isinstance(data, ImageData):
             from ..errors import GankitError

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from . import dcgan, keras_dcgan, mlp, msg, projected, resnet  # noqa: F401  (importing them registers the builders)
+from . import dcgan, keras_dcgan, mlp, msg, pix2pix, projected, resnet  # noqa: F401  (importing them registers the builders)
 from .conditional import conditional_models
 from .layers import apply_d_options
 from .registry import MODELS, ModelInfo  # noqa: F401 (re-exported)

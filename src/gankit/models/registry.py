@@ -24,6 +24,9 @@ class ModelInfo:
     sizes_text: str = ""                              # ... in words, for the error message
     keys: Tuple[str, ...] = ()                        # the model.* (and train.*) keys the model reads
     grows: bool = False                               # G and D take a progressive-growing position (set_lod)
+    translates: bool = False                          # image-to-image: G maps an input made from a real image
+                                                      # (model.task, data/pairs.py) to an image; D judges
+                                                      # (input, output) pairs (train/translate.py)
 
     def __post_init__(self) -> None:
         if self.data not in ("image", "vector", "any"):

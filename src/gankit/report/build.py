@@ -37,8 +37,12 @@ def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = No
     sections = [("What was run", what_was_run(facts)), ("Training curves", curves(facts)),
                 ("Evaluation", evaluation(facts)), ("Samples from fixed noise over training", film(facts)),
                 ("Real and generated", real_vs_generated(facts, run, run_note, data))]
-    if run is not None and len(run.data_shape) == 3:
+    translates = run is not None and getattr(run.G, "translates", False)   # image-to-image: no latent to walk
+    if run is not None and len(run.data_shape) == 3 and not translates:
         sections.append(("Latent walk", latent_walk(run)))
+    if translates:
+        from .translate import restoration
+        sections.append(("Held-out images: gankit and the baseline", restoration(run)))
     if "memorisation.png" in facts.extra_images:
         sections.append(("Memorisation", memorisation(facts)))
     title = f"{run_dir.name}: {facts.cfg.name}"

@@ -22,6 +22,9 @@ class SamplerMixin:
 
     def noise(self, n: int, generator: Optional[torch.Generator] = None, width: Optional[int] = None) -> torch.Tensor:
         """(n, latent) noise; the 1-D lesson's elementwise G takes uniform noise of the data's width."""
+        if getattr(self.G, "translates", False):  # pix2pix: the "noise" is inputs made from real images
+            from .translate import translator_inputs
+            return translator_inputs(self, n, generator)
         m = self.cfg.model
         if width is None:
             width = self.data_shape[0] if getattr(self.G, "elementwise", False) else m.latent_dim

@@ -24,6 +24,7 @@ from ..registry import unknown_name_message
 from .augment import AUGMENTS
 from .losses import LOSSES
 from .progressive import config_problems as progressive_problems
+from .translate import translate_problems
 
 # Data and optimizer keys that only some runs use: a run is described by tags (data:SOURCE, data:KIND,
 # data:files for the datasets read from files, data:folder, optimizer:NAME); a key applies when one of its tags
@@ -32,7 +33,7 @@ APPLIES: Dict[str, Set[str]] = {
     "data.root": {"data:files"}, "data.split": {"data:files"}, "data.classes": {"data:files"},
     "data.path": {"data:image"}, "data.min_images": {"data:folder"},
     "data.resolution": {"data:image"}, "data.channels": {"data:image"}, "data.limit": {"data:image"},
-    "data.mirror": {"data:image"},
+    "data.mirror": {"data:image"}, "data.holdout": {"data:image"},
     "data.mean": {"data:gaussian-1d"}, "data.std": {"data:gaussian-1d"}, "data.dim": {"data:gaussian-1d"},
     "data.epoch_size": {"data:vector"},
     "train.beta1": {"optimizer:adam"}, "train.beta2": {"optimizer:adam"}, "train.rms_alpha": {"optimizer:rmsprop"},
@@ -81,6 +82,7 @@ def _fit_problems(cfg: RunConfig) -> List[str]:
     if model == "toy-1d" and not cfg.model.g_hidden:
         problems.append("model.g_hidden must name the width of toy-1d's generator, e.g. [50]; got []")
     problems += progressive_problems(cfg)  # train.progressive needs a growing (multi-scale) model
+    problems += translate_problems(cfg)    # image-to-image: a task, colour to colourise (train/translate.py)
     problems += conditional_problems(cfg)
     if cfg.train.augment.strip(", ") and kind != "image":
         problems.append(f"train.augment (DiffAugment) works on images, but {data} is {kind} data; "
