@@ -166,8 +166,8 @@ def test_rollback_advice_names_the_checkpoint_and_the_halved_rates(tmp_path):
     feed(trainer, hook, [HEALTHY] * 10, start=200)
     msg = [e["message"] for e in events(trainer) if e["kind"] == "collapse"][0]
     lr_d, lr_g = (f"{getattr(trainer.cfg.train, k) / 2:.3g}" for k in ("lr_d", "lr_g"))
-    assert "from step 200 or before" in msg
-    assert (f"cp {ck}/step-0000150.pt {ck}/latest.pt (the checkpoint of step 150), then gankit train "
+    assert "go back to step 150 (the newest checkpoint from when samples were last diverse, at step 200)" in msg
+    assert (f"cp {ck}/step-0000150.pt {ck}/latest.pt && gankit train "
             f"{trainer.run_dir} --resume --allow-change train.lr_d train.lr_g --set train.lr_d={lr_d} "
             f"train.lr_g={lr_g}") in msg, msg
     assert float(trainer.G.w.detach()) == 0.0 and trainer.parts.opt_d.param_groups[0]["lr"] == trainer.cfg.train.lr_d

@@ -40,6 +40,8 @@ from ..train.context import TrainingContext
 from ..train.hooks import Hook
 
 BCE_FAMILY = ("bce", "nonsaturating", "minimax")
+RECOVERING = 1.1   # collapse: a spread this much above the last check's is mending itself (no finding yet)
+WORSE = 0.8        # advice only: collapse is said again when the spread falls below this share of the last said
 
 
 @dataclass
@@ -92,6 +94,7 @@ class DiagnoseHook(Hook):
         self.d_winning = False                     # D winning over the last window (medians), now
         self.bad_checks = 0
         self.best_spread = 0.0
+        self.told: Optional[Dict[str, float]] = None   # advice only: the diversity when collapse was last said
         self.history: List[Dict[str, Any]] = []    # every diversity check: step, spread, coverage
         self.rungs = {k: 0 for k in LADDERS}       # next remedy on each ladder
         self.pending: List[Dict[str, Any]] = []    # remedies waiting for their result event
@@ -125,7 +128,7 @@ class DiagnoseHook(Hook):
     def state_dict(self) -> Dict[str, Any]:
         return {"rows": [list(r) for r in self.rows], "grads": {k: list(v) for k, v in self.grads.items()},
                 "quiet": dict(self.quiet), "d_winning": self.d_winning, "bad_checks": self.bad_checks,
-                "best_spread": self.best_spread, "history": self.history, "rungs": dict(self.rungs),
+                "best_spread": self.best_spread, "told": self.told, "history": self.history, "rungs": dict(self.rungs),
                 "pending": self.pending, "remedies": self.remedies.state_dict(),
                 "good": self.good, "candidate": self.candidate, "best": self.best}
 
@@ -137,6 +140,7 @@ class DiagnoseHook(Hook):
         self.quiet, self.bad_checks = dict(state["quiet"]), state["bad_checks"]
         self.d_winning = bool(state.get("d_winning", False))
         self.best_spread, self.history = state["best_spread"], list(state["history"])
+        self.told = state.get("told")
         self.rungs.update(state["rungs"])
         self.pending = list(state["pending"])
         self.remedies.load_state_dict(state["remedies"])
@@ -223,10 +227,13 @@ class DiagnoseHook(Hook):
         low_spread = m["spread"] < self.s.spread_min
         low_cover = m.get("coverage", 1.0) < self.s.coverage_min
         self.bad_checks = self.bad_checks + 1 if (low_spread or low_cover) else 0
-        if self.bad_checks < self.s.patience:
+        if self.bad_checks < self.s.patience or self._recovering(m):
             self.best_spread = max(self.best_spread, m["spread"])
             return
         self.bad_checks = 0
+        if not ctx.cfg.train.auto_remedy and not self._worse_than_told(m):
+            return              # said already at diversity as low as this: nothing new to act on
+        self.told = {"spread": m["spread"], "coverage": m.get("coverage", 1.0)}
         parts = []
         if "covered" in m:
             kind = "modes" if self.diversity.modes is not None else "classes"
@@ -236,6 +243,20 @@ class DiagnoseHook(Hook):
         msg = (f"samples are collapsing: {self.diversity.n} samples from fixed noise " + " and ".join(parts)
                + f", for {self.s.patience} checks in a row")
         self._finding(ctx, "collapse", msg, m, defer=self.d_winning)
+
+    def _recovering(self, m: Dict[str, Any]) -> bool:
+        """The spread or coverage rose clearly since the previous check: a collapse that mends itself (as early
+        collapse often does) is not yet something to act on."""
+        if len(self.history) < 2:
+            return False
+        prev = self.history[-2]
+        return m["spread"] > RECOVERING * prev["spread"] or m.get("coverage", 0.0) > prev.get("coverage", 1.0)
+
+    def _worse_than_told(self, m: Dict[str, Any]) -> bool:
+        """Advice only: whether the diversity fell clearly below what the last collapse finding said."""
+        if self.told is None:
+            return True
+        return m["spread"] < WORSE * self.told["spread"] or m.get("coverage", 1.0) < self.told["coverage"]
 
     # ---- remedies -----------------------------------------------------------------------------------------
     def _finding(self, ctx: TrainingContext, kind: str, message: str, before: Dict[str, Any], defer: bool = False) -> None:

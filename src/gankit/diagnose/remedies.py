@@ -102,19 +102,21 @@ def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) 
             "changes": {"beta1": [old, MOMENTUM]}}
 
 
-def _resume_with(ctx: TrainingContext, keys: Dict[str, Any], step: Optional[int] = None) -> str:
-    """The command that continues this run with new values (from the checkpoint at or before ``step``)."""
+def _checkpoint_at_or_before(ctx: TrainingContext, step: int) -> Optional[int]:
+    """The step of the newest kept checkpoint file at or before ``step`` (None: none is kept from then)."""
+    kept = sorted((int(p.stem.split("-")[1]) for p in (ctx.run_dir / "checkpoints").glob("step-*.pt")
+                   if p.stem.split("-")[1].isdigit()), reverse=True)
+    return next((k for k in kept if k <= step), None)
+
+
+def _resume_with(ctx: TrainingContext, keys: Dict[str, Any], at: Optional[int] = None) -> str:
+    """The command that continues this run with new values: from its end, or from the kept checkpoint of step
+    ``at`` (copied over latest.pt first)."""
     run = ctx.run_dir
     sets = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in keys.items())
-    start = ""
-    if step is not None:
-        kept = sorted((int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt")
-                       if p.stem.split("-")[1].isdigit()), reverse=True)
-        at = next((k for k in kept if k <= step), None)
-        if at is not None:
-            ck = run / "checkpoints"
-            start = f"cp {ck}/step-{at:07d}.pt {ck}/latest.pt (the checkpoint of step {at}), then "
-    return (f"{start}gankit train {run} --resume --allow-change {' '.join(keys)} --set {sets}")
+    ck = run / "checkpoints"
+    start = f"cp {ck}/step-{at:07d}.pt {ck}/latest.pt && " if at is not None else ""
+    return f"{start}gankit train {run} --resume --allow-change {' '.join(keys)} --set {sets}"
 
 
 def _lower_lr_d_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
@@ -126,9 +128,16 @@ def _rollback_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
     target = hook.best if kind == "collapse" else (hook.good or hook.candidate)
     step = int(target["step"]) if target is not None else None
     lrs = {f"train.lr_{w}": ctx.lr(w) * LR_FACTOR for w in ("d", "g")}
-    where = f"from step {step} or before, when samples were last diverse, " if step is not None else ""
-    return (f"go back {where}with both learning rates halved: stop this run, then "
-            f"{_resume_with(ctx, lrs, step if step is not None else ctx.step)}")
+    if step is None:
+        return f"halve both learning rates: stop this run, then {_resume_with(ctx, lrs)}"
+    at = _checkpoint_at_or_before(ctx, step)
+    if at is None:   # advise only what can be done: there is no checkpoint to go back to
+        return (f"samples were last diverse at step {step}, but no checkpoint from then is kept (checkpoint.every="
+                f"{ctx.cfg.checkpoint.every}); halve both learning rates from here: stop this run, then "
+                f"{_resume_with(ctx, lrs)}; to be able to go back next time, train with --set "
+                f"checkpoint.every={hook.s.check_every}")
+    return (f"go back to step {at} (the newest checkpoint from when samples were last diverse, at step {step}) "
+            f"with both learning rates halved: stop this run, then {_resume_with(ctx, lrs, at)}")
 
 
 @remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>", concrete=_lower_lr_d_advice)
