@@ -30,7 +30,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 @dataclass
 class DataConfig:
-    name: str = "mnist"              # mnist | fashion | cifar10 | stacked-mnist | folder | gaussian-1d | ring-2d | grid-2d
+    name: str = "mnist"              # a registered data source (gankit.data.SOURCES; a wrong name lists them)
     root: Optional[str] = None       # where idx/CIFAR files live or are cached ($GANKIT_DATA, else ~/.cache/gankit)
     path: Optional[str] = None       # image folder (data.name=folder); setting it switches the source to the folder
     split: str = "train"
@@ -85,7 +85,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "bce"                # see gankit.train.losses (bce, minimax, hinge, wgan, lsgan)
+    name: str = "bce"                # a registered loss (gankit.train.losses.LOSSES; a wrong name lists them)
     real_label: float = 1.0          # one-sided label smoothing: e.g. 0.9
     label_noise: float = 0.0         # D targets move towards the other class by U(0, label_noise)
     label_flip: float = 0.0          # probability of swapping a D target (real <-> fake)
@@ -105,7 +105,7 @@ class TrainConfig:
     seed: int = 0
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    optimizer: str = "adam"          # adam | rmsprop
+    optimizer: str = "adam"          # the choices: ranges.CHOICES
     beta1: float = 0.9               # Adam
     beta2: float = 0.999
     rms_alpha: float = 0.99          # RMSprop smoothing (Keras rho = 0.9)
