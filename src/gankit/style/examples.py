@@ -1,6 +1,6 @@
 """Example images: content photos from scikit-image and style images gankit draws itself.
 
-    python -m gankit.style.examples docs/images/style --threads 1 --compare --sweep
+    python -m gankit.style.examples docs/img/style --threads 1 --compare --sweep
 
 writes content/style/result triples, the plain-Gram comparison, the SWAG temperature sweep and
 timings.json (with the load average at the time of each run).
