@@ -93,7 +93,7 @@ def main(argv: List[str]) -> int:
     for old in OUT.glob("*.md"):
         if old.name not in want:
             old.unlink()
-    print(f"wrote {len(want)} pages to {OUT.relative_to(ROOT)}")
+    print(f"wrote {len(want)} pages to {OUT}")
     return 0
 
 
