@@ -70,7 +70,7 @@ def pages() -> Dict[str, str]:
     index = [HEADER, "# Benchmarks", "", "Measured figures, one table per result file in `benchmarks/results/`; "
              "each names the machine it ran on. The scripts are listed in benchmarks/README.md.", ""]
     index += [f"- [{p[:-3].replace('-', ' ')}]({p})" for p in sorted(out)]
-    index += ["", "Logs kept as they were measured: [folder tuning](folder-tuning.md)."]
+    index += ["", "Logs kept as they were measured: [folder tuning](folder-tuning.md), [speed](speed-log.md)."]
     out["README.md"] = "\n".join(index) + "\n"
     return out
 
