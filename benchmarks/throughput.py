@@ -247,8 +247,10 @@ def race(contenders: Dict[str, Callable[[int], int]], steps: int, repeats: int, 
     return rates, cpu_rates
 
 
-def report(title: str, timed, base: str) -> None:
+def report(title: str, timed, base: str) -> List[list]:
+    """Print the table; returns its rows (contender, img/s, paired x base, img/CPU-s) for --save."""
     rates, cpu_rates = timed
+    rows = []
     names = list(rates)
     print(f"\n{title}")
     print(f"{'contender':<36} {'img/s':>7} {'min':>6} {'max':>6} {'x base':>7} {'paired x':>8} "
@@ -260,8 +262,11 @@ def report(title: str, timed, base: str) -> None:
         print(f"{name:<36} {statistics.median(r):>7.0f} {min(r):>6.0f} {max(r):>6.0f} "
               f"{statistics.median(r) / med0:>7.2f} {paired:>8.2f} {statistics.median(c):>9.0f} "
               f"{statistics.median(c) / cmed0:>7.2f}")
+        rows.append([f"{title.split(',')[0]}: {name}", round(statistics.median(r)), round(paired, 2),
+                     round(statistics.median(c))])
     print("(img/s: wall clock, medians of the blocks; paired x: median of the per-repeat ratios; img/CPU-s: per "
           "second of the process's CPU time, all threads)")
+    return rows
 
 
 def mnist(resolution: int) -> ImageData:
@@ -270,7 +275,7 @@ def mnist(resolution: int) -> ImageData:
     return load_data(cfg, verbose=False)
 
 
-def bench_mlp(args) -> None:
+def bench_mlp(args) -> List[list]:
     data = mnist(28)
     cfg = apply_overrides(load_config("mnist-mlp"), [f"train.precision={args.precision}", "log.progress=false"])
     contenders = {"lesson 001 loop (fp32, DataLoader)": LessonMLP(data.images, data.labels).steps,
@@ -280,7 +285,7 @@ def bench_mlp(args) -> None:
         contenders["gankit mnist-mlp (fp32)"] = GankitContender(c32, data).steps
     steps = 8 if args.quick else args.steps
     rates = race(contenders, steps, args.repeats, warmup=3)
-    report(f"MLP GAN, lesson 001 (batch 512), {steps} steps per block, {args.repeats} repeats, "
+    return report(f"MLP GAN, lesson 001 (batch 512), {steps} steps per block, {args.repeats} repeats, "
            f"{torch.get_num_threads()} threads", rates, next(iter(contenders)))
 
 
@@ -290,7 +295,7 @@ def dcgan_config(precision: str):
         "train.batch_size=64", "train.beta1=0.5", f"train.precision={precision}", "log.progress=false"])
 
 
-def bench_dcgan(args) -> None:
+def bench_dcgan(args) -> List[list]:
     data = mnist(32)
     cfg = dcgan_config(args.precision)
     contenders = {"pytorch/examples loop (fp32)": ExamplesDCGAN(data.images, data.labels, cfg).steps,
@@ -299,7 +304,7 @@ def bench_dcgan(args) -> None:
         contenders["gankit dcgan-32 (fp32)"] = GankitContender(dcgan_config("fp32"), data).steps
     steps = 6 if args.quick else max(4, args.steps // 2)
     rates = race(contenders, steps, args.repeats, warmup=2)
-    report(f"DCGAN 32x32 on MNIST (64 channels, batch 64), {steps} steps per block, {args.repeats} repeats, "
+    return report(f"DCGAN 32x32 on MNIST (64 channels, batch 64), {steps} steps per block, {args.repeats} repeats, "
            f"{torch.get_num_threads()} threads", rates, next(iter(contenders)))
 
 
@@ -312,6 +317,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"], help="gankit's precision")
     p.add_argument("--ablation", action="store_true", help="also time gankit in fp32")
+    p.add_argument("--save", metavar="NAME", help="also write the table to benchmarks/results/NAME.json (record.py) "
+                   "for scripts/bench_tables.py")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats = min(args.repeats, 2) if "--repeats" not in (argv or sys.argv) else args.repeats
@@ -319,11 +326,20 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f} at start")
+    rows: List[list] = []
     if args.only in (None, "mlp"):
-        bench_mlp(args)
+        rows += bench_mlp(args)
     if args.only in (None, "dcgan"):
-        bench_dcgan(args)
-    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (above ~2 means other work shared the cores)")
+        rows += bench_dcgan(args)
+    load = os.getloadavg()[0]
+    print(f"\nload average {load:.1f} at the end (above ~2 means other work shared the cores)")
+    if args.save:
+        from record import save   # benchmarks/record.py, beside this script
+        path = save(args.save, "Throughput: the lessons' own loops against gankit",
+                    ["contender", "img/s (median)", "x the first contender (paired)", "img/CPU-s"], rows,
+                    command="python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                    notes=f"{torch.get_num_threads()} threads; load average {load:.1f} at the end.", page="speed")
+        print(f"wrote {path}; python scripts/bench_tables.py puts it in docs/benchmarks/")
 
 
 if __name__ == "__main__":
