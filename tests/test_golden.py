@@ -53,7 +53,12 @@ def _data(tmp: Path) -> dict:
     for i in range(12):
         img = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
         Image.fromarray(img).save(folder / f"{i:02d}.png")
-    return {"mnist": mnist, "cifar": cifar, "folder": folder}
+    classes = tmp / "classes"  # class subfolders (data.labels=folders), from a stream of their own
+    crng = np.random.default_rng(1)
+    for k in range(12):
+        (classes / f"c{k % 3}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(classes / f"c{k % 3}" / f"{k:02d}.png")
+    return {"mnist": mnist, "cifar": cifar, "folder": folder, "classes": classes}
 
 
 def _overrides(preset: str, data: dict, precision: str = "fp32") -> list:
@@ -63,6 +68,8 @@ def _overrides(preset: str, data: dict, precision: str = "fp32") -> list:
              "emoji-64": ["data.name=folder", f"data.path={data['folder']}"]}
     if preset.startswith(("folder-", "emoji-")) or preset in TRANSLATORS:  # folder presets, emoji demos: the folder
         extra[preset] = [f"data.path={data['folder']}"]  # (data.path switches the emoji source to the folder)
+    if preset.startswith("folder-cond"):  # a conditional folder preset: one subfolder per class
+        extra[preset] = [f"data.path={data['classes']}"]
     return COMMON + extra.get(preset, [f"data.root={data['mnist']}"]) + [f"train.precision={precision}"]
 
 

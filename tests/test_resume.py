@@ -28,7 +28,8 @@ def assert_identical(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
-@pytest.mark.parametrize("preset,opts", [("mnist-mlp", MLP), ("mnist-dcgan", DCGAN)])
+@pytest.mark.parametrize("preset,opts", [("mnist-mlp", MLP), ("mnist-dcgan", DCGAN),
+                                         ("mnist-cond", DCGAN + ["train.precision=fp32"])])  # class-conditional
 def test_stop_and_resume_is_bit_identical(preset, opts, tiny_mnist, tmp_path):
     opts = opts + [f"data.root={tiny_mnist}", "checkpoint.every=100"]
     n = 7  # 64 images / 16 = 4 batches per epoch: the stop falls inside an epoch

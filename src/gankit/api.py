@@ -225,18 +225,20 @@ MAX_GRID = 10000  # images in one .png grid; more go to a .npy file or a folder
 
 
 def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0,
-           step: Optional[int] = None) -> Path:
+           step: Optional[int] = None, class_name: Optional[str] = None) -> Path:
     """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs.
     ``step`` samples an earlier checkpoint that is still kept (checkpoints/step-*.pt) instead of the latest.
 
     The output path is checked before the run is loaded, and (for ``.npy``) the free disk space before any
     sample is drawn; samples are drawn and written 1 000 at a time, so n is bounded by the disk, not the
-    memory. The noise is what ``load_run(run_dir).generate(n, seed)`` draws.
+    memory. The noise is what ``load_run(run_dir).generate(n, seed)`` draws. A class-conditional run draws
+    ``class_name`` (a class name or number), or a .png grid with one row per class when no class is given.
     """
     from . import viz
     out = Path(out).expanduser()
     _check_sample_out(out, n)
     run = Run(run_dir, step=step)
+    labels = sample_labels(run, n, class_name)
     shape = tuple(run.data_shape)
     if len(shape) != 3 and out.suffix != ".npy":
         raise GankitError(f"{run.cfg.data.name} samples are vectors; write them to a .npy file (--out samples.npy)")
@@ -244,18 +246,38 @@ def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int =
         nbytes = n * int(np.prod(shape)) * 4 + 128  # float32 values and the header
         _free_space_for(out, nbytes)
         out.parent.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(out, lambda tmp: _write_npy(tmp, run, n, seed, shape), needed=nbytes)
+        ckpt.atomic_write(out, lambda tmp: _write_npy(tmp, run, n, seed, shape, labels), needed=nbytes)
+    elif out.suffix == ".png" and labels is None and run.classes:  # one row per class
+        labels, cols = run.class_rows(n)
+        viz.save_grid(run.generate(len(labels), seed=seed, labels=labels), out, nrow=cols)
     elif out.suffix == ".png":
-        viz.save_grid(run.generate(n, seed=seed), out)
+        viz.save_grid(run.generate(n, seed=seed, labels=labels), out)
     else:
         from PIL import Image
         out.mkdir(parents=True, exist_ok=True)
         i = 0
-        for x in _batches(run, n, seed):
+        for x in _batches(run, n, seed, labels=labels):
             for img in viz.to_uint8(x):
                 Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:06d}.png")
                 i += 1
     return out
+
+
+def sample_labels(run: Run, n: int, class_name: Optional[str]) -> Optional[torch.Tensor]:
+    """(n,) labels of the class asked for (by name or number), or None when none is asked; an unknown class, or a
+    class asked of a run that has none, is one line."""
+    if class_name is None:
+        return None
+    from .data.labels import class_index
+    if not run.classes:
+        raise GankitError(f"--class: {run.run_dir} is not class-conditional (it was trained without "
+                          "model.conditional=true), so it draws no class on request")
+    i = class_index(run.classes, str(class_name))
+    if i is None:
+        shown = ", ".join(run.classes[:40]) + (", ..." if len(run.classes) > 40 else "")
+        raise GankitError(f"--class: {run.run_dir} has no class {str(class_name)[:60]!r}; its classes are {shown} "
+                          "(a name or its number from 0)")
+    return torch.full((n,), i, dtype=torch.long)
 
 
 def _check_sample_out(out: Path, n: int) -> None:
@@ -286,19 +308,24 @@ def _free_space_for(out: Path, needed: int) -> None:
                           "free; ask for fewer samples (--n) or write elsewhere")
 
 
-def _batches(run: Run, n: int, seed: int, batch: int = 1000) -> Iterable[torch.Tensor]:
-    """n samples, batch at a time, from one noise stream: the same draws as run.generate(n, seed)."""
+def _batches(run: Run, n: int, seed: int, batch: int = 1000,
+             labels: Optional[torch.Tensor] = None) -> Iterable[torch.Tensor]:
+    """n samples, batch at a time, from one noise stream: the same draws as run.generate(n, seed) (a conditional
+    run: of classes ``labels``, default the classes in turn)."""
+    if labels is None and run.classes:
+        labels = torch.arange(n) % len(run.classes)
     gen = torch.Generator(run.device).manual_seed(seed)
     width = 1 if getattr(run.sampling_model(), "elementwise", False) else None
     for i in range(0, n, batch):
         m = min(batch, n - i)
-        yield run.generate(m, z=run.noise(m, gen, width), batch=batch)
+        yield run.generate(m, z=run.noise(m, gen, width), batch=batch,
+                           labels=None if labels is None else labels[i:i + m])
 
 
-def _write_npy(path: Path, run: Run, n: int, seed: int, shape: tuple) -> None:
+def _write_npy(path: Path, run: Run, n: int, seed: int, shape: tuple, labels: Optional[torch.Tensor] = None) -> None:
     """A float32 .npy written batch by batch with plain writes (a full disk is then an OSError; a memory map
     would die of SIGBUS instead)."""
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n, *shape)})
-        for x in _batches(run, n, seed):
+        for x in _batches(run, n, seed, labels=labels):
             f.write(np.ascontiguousarray(x.numpy(), dtype="<f4").tobytes())

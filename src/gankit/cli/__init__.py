@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write K steps between random latents as a PNG strip (spherical for Gaussian noise, linear "
                          "for uniform) and a looping GIF walk, instead of samples")
     sp.add_argument("--rows", type=int, default=4, help="with --interpolate: how many walks the strip holds (default 4)")
+    sp.add_argument("--class", dest="class_name", metavar="CLASS",
+                    help="a class-conditional run: draw this class (its name, e.g. a subfolder's, or its number); "
+                         "without it a .png grid has one row per class")
     sp.set_defaults(func=cmd_sample)
 
     for name in PLUGINS:
@@ -143,7 +146,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     if args.n < 1:
         raise GankitError("--n must be at least 1")
-    path = api.sample(args.run_dir, args.n, args.out, seed=args.seed, step=args.step)
+    path = api.sample(args.run_dir, args.n, args.out, seed=args.seed, step=args.step, class_name=args.class_name)
     print(f"wrote {args.n} samples to {path}")
     return 0
 

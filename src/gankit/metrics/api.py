@@ -136,6 +136,9 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
                    force_features=force_features, mirror=bool(cfg.data.mirror) and data is None,
                    panel=run_dir / "memorisation.png" if "memorisation" in names else None)
     result = _summary(ev(fake), ev, fake, real, t0)
+    if run.classes:  # a class-conditional run: does G draw the class asked of it (metrics/per_class.py)
+        from .per_class import per_class
+        result.update(per_class(run, n=max(50, min(500, n // len(run.classes))), seed=seed))
     step = _run_step(fake.info.get("run"), run_dir)
     result = {"run": str(run_dir), "step": step, **result}
     if append:

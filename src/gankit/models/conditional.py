@@ -14,7 +14,7 @@ G conditioning:
 * ``embed`` — the class embedding (K, latent) joins the latent: G_base(concat(z, embed(y))), so the base G is
   built for twice the latent width (ProGAN's conditional variant; works with any G, MSG-GAN's included);
 * ``cbn`` — conditional batch-norm (de Vries et al. 2017, BigGAN): every BatchNorm2d of G loses its own gain
-  and bias and takes a per-class one, gain starting at 1 and bias at 0 (needs a G with BatchNorm: dcgan).
+  and bias and takes a per-class one, gain drawn from N(1, 0.02) (DCGAN's BatchNorm init) and bias 0 (needs a G with BatchNorm: dcgan).
 
 Example:
     >>> G, D = build_models(ModelConfig(name="dcgan", conditional=True), (1, 28, 28), classes=10)
@@ -86,7 +86,7 @@ class CondBatchNorm2d(nn.BatchNorm2d):
         super().__init__(channels, affine=False)
         self.gain = nn.Embedding(classes, channels)
         self.bias_ = nn.Embedding(classes, channels)
-        nn.init.ones_(self.gain.weight)
+        nn.init.normal_(self.gain.weight, 1.0, 0.02)   # DCGAN's BatchNorm init, drawn per class
         nn.init.zeros_(self.bias_.weight)
         self.y: Optional[torch.Tensor] = None
 
