@@ -39,7 +39,7 @@ def test_step_levels_follow_the_growth_schedule():
     cfg = apply_overrides(load_config("folder-64"), ["train.steps=3000"])
     levels = step_levels(cfg, 64, 3000)
     for step in (0, 1, 500, 1000, 1500, 2999):
-        pos = progressive.position_for(cfg, 64, step * cfg.train.batch_size)
+        pos = progressive.position_for(cfg, 64, step * cfg.train.batch_size, progressive.lengths(cfg, 64, 3000))
         assert levels[step] == pos.level, step
     assert levels[0] < levels[-1] and levels == sorted(levels)
     assert set(step_levels(load_config("mnist-quick"), 28, 10)) == {0}

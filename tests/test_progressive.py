@@ -180,7 +180,8 @@ def test_real_pyramid_is_shown_as_g_makes_it():
 OPTS = ["log.progress=false", "sample.every=0", "train.threads=1", "log.every=1", "model.name=msg",
         "data.resolution=16", "model.g_channels=4", "model.d_channels=4", "model.max_channels=16",
         "model.latent_dim=16", "train.batch_size=8", "train.progressive=true", "train.pg_start=4",
-        "train.pg_fade_kimg=0.032", "train.pg_stable_kimg=0.016", "loss.r1=0.1", "train.ema=0.01"]
+        "train.pg_fade_kimg=0.032", "train.pg_stable_kimg=0.016", "loss.r1=0.1", "train.ema=0.01",
+        "train.pg_fit=false"]   # the configured lengths (fitting to short runs: test_short_runs_*)
 
 
 def _rows(run):
@@ -193,7 +194,8 @@ def test_resume_mid_fade_is_bit_identical(tiny_mnist, tmp_path):
     straight = api.train("mnist-dcgan", opts + [f"train.steps={2 * n}"], out=str(tmp_path / "a"), verbose=False)
     half = api.train("mnist-dcgan", opts + [f"train.steps={n}"], out=str(tmp_path / "b"), verbose=False)
     mid = load(half / "checkpoints" / "latest.pt")
-    assert mid["progressive"] == {"images": 40, "level": 1, "resolution": 8, "alpha": 0.75}
+    assert mid["progressive"] == {"images": 40, "level": 1, "resolution": 8, "alpha": 0.75,
+                                  "fade_kimg": 0.032, "stable_kimg": 0.016}
     assert load(straight / "checkpoints" / "step-0000005.pt")["progressive"] == mid["progressive"]
     api.train("mnist-dcgan", [f"train.steps={2 * n}"], out=str(half), resume=True, verbose=False)
     a, b = load(straight / "checkpoints" / "latest.pt"), load(half / "checkpoints" / "latest.pt")
@@ -201,7 +203,8 @@ def test_resume_mid_fade_is_bit_identical(tiny_mnist, tmp_path):
         assert a[key].keys() == b[key].keys()
         for k in a[key]:
             assert torch.equal(a[key][k], b[key][k]), (key, k)
-    assert a["progressive"] == b["progressive"] == {"images": 80, "level": 2, "resolution": 16, "alpha": 0.5}
+    assert a["progressive"] == b["progressive"] == {"images": 80, "level": 2, "resolution": 16, "alpha": 0.5,
+                                                    "fade_kimg": 0.032, "stable_kimg": 0.016}
     rows = _rows(half)                                                # the log rows say where the schedule is
     assert [r["step"] for r in rows] == list(range(1, 2 * n + 1))
     assert [(r["pg_res"], r["pg_alpha"]) for r in rows] == [
@@ -247,3 +250,35 @@ def test_a_fitting_config_resolves():
     cfg = api.resolve_config("mnist-dcgan", ["train.progressive=true", "model.name=msg", "data.resolution=64",
                                              "train.pg_start=64"])
     assert cfg.train.progressive and cfg.train.pg_start == 64
+
+
+# ---- short runs: the schedule fits train.steps (train.pg_fit) ---------------------------------------------
+def test_short_runs_fit_the_schedule_into_their_first_60_percent():
+    from gankit.config import apply_overrides, load_config
+    from gankit.train.progressive import lengths, plan_line
+    cfg = load_config("folder-64")
+    assert lengths(cfg, 64, 12000) == (6.0, 6.0)                    # the preset's own run: as configured
+    fade, hold = lengths(cfg, 64, 1000)                              # 16 thousand images: 9.6 for the growth
+    assert fade == pytest.approx(1.6) and hold == pytest.approx(1.6)
+    assert full_size_kimg(8, 64, fade, hold) == pytest.approx(0.6 * 16)
+    assert lengths(apply_overrides(cfg, ["train.pg_fit=false"]), 64, 1000) == (6.0, 6.0)
+    assert "too short" in plan_line(cfg, 64, 1000) and "from step 600" in plan_line(cfg, 64, 1000)
+    off = plan_line(apply_overrides(cfg, ["train.pg_fit=false"]), 64, 1000)
+    assert "ends at 16 px" in off and "full size only from step 2250" in off
+    assert plan_line(cfg, 64, 12000).endswith("full size from step 2250 of 12000")
+
+
+def test_short_runs_end_at_full_size_and_keep_their_lengths_on_resume(tiny_mnist, tmp_path, capsys):
+    opts = [o for o in OPTS if o != "train.pg_fit=false"] + [f"data.root={tiny_mnist}", "checkpoint.every=5"]
+    run = api.train("mnist-dcgan", opts + ["train.steps=10"], out=str(tmp_path / "s"), verbose=True)
+    said = capsys.readouterr()
+    assert "progressive growing 4 -> 16 px: this run's 10 steps are too short" in said.out + said.err
+    rows = _rows(run)                  # configured: 96 images to full size; fitted into 48 of the run's 80
+    assert (rows[-1]["pg_res"], rows[-1]["pg_alpha"]) == (16, 1.0)
+    assert [r["step"] for r in rows if (r["pg_res"], r["pg_alpha"]) == (16, 1.0)][0] <= 6
+    saved = load(run / "checkpoints" / "latest.pt")["progressive"]
+    assert saved["fade_kimg"] == pytest.approx(0.016) and saved["stable_kimg"] == pytest.approx(0.008)
+    api.train("mnist-dcgan", ["train.steps=20"], out=str(run), resume=True, verbose=False)   # longer now
+    again = load(run / "checkpoints" / "latest.pt")["progressive"]
+    assert (again["fade_kimg"], again["stable_kimg"]) == (saved["fade_kimg"], saved["stable_kimg"])
+    assert all(r["pg_res"] == 16 for r in _rows(run) if r["step"] > 10)   # no step back to a smaller size

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator
 import torch
 
 from ..errors import Diverged, Interrupted
+from . import progressive
 from .progress import Progress, step_levels
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module
@@ -82,10 +83,13 @@ def _one_step(trainer: "Trainer", bar: Progress, state: Dict[str, Any]) -> None:
 
 def run_loop(trainer: "Trainer") -> None:
     cfg = trainer.cfg
+    if cfg.train.progressive and trainer.verbose:   # which sizes the run passes, and when (fitted to short runs)
+        print(f"[gankit] {progressive.plan_line(cfg, trainer.data_shape[-1], trainer.total_steps, trainer.pg_lengths)}",
+              flush=True)
     call_hooks(trainer, "on_start")
     # a bar on a terminal, a line every few per cent in a log; the time left follows the growth schedule
     bar = Progress(trainer.total_steps, trainer.step, cfg.name, bool(cfg.log.progress and trainer.dist.is_main),
-                   step_levels(cfg, trainer.data_shape[-1], trainer.total_steps))
+                   step_levels(cfg, trainer.data_shape[-1], trainer.total_steps, trainer.pg_lengths))
     state: Dict[str, Any] = {"saved": trainer.step, "finite_at": trainer.step}
     try:
         with stop_on_signals(trainer):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Dict, List, Optional, Sequence
+from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -32,14 +32,17 @@ EVERY_PERCENT = 5      # a plain line per this many per cent of the run when not
 WARMUP_STEPS = 2       # the first steps of a resolution pay for allocation and are not counted
 
 
-def step_levels(cfg: RunConfig, resolution: int, total: int) -> List[int]:
-    """The schedule level of each G step 0 .. total-1 (one level for a run that does not grow)."""
+def step_levels(cfg: RunConfig, resolution: int, total: int,
+                lengths: Optional[Tuple[float, float]] = None) -> List[int]:
+    """The schedule level of each G step 0 .. total-1 (one level for a run that does not grow), growing by the
+    (fade, hold) ``lengths`` the run uses (None: ``progressive.lengths``, fitted to ``total`` steps)."""
     if not cfg.train.progressive or total <= 0:
         return [0] * max(0, total)
     t = cfg.train
     images = np.arange(total, dtype=np.int64) * t.batch_size
     first, last = progressive.level_of(t.pg_start), progressive.level_of(resolution)
-    hold, cycle = t.pg_stable_kimg * 1000.0, (t.pg_fade_kimg + t.pg_stable_kimg) * 1000.0
+    fade, stable = lengths or progressive.lengths(cfg, resolution, total)   # as the trainer grows
+    hold, cycle = stable * 1000.0, (fade + stable) * 1000.0
     if cycle <= 0:
         return [last] * total
     level = first + 1 + np.floor((images - hold) / cycle)

@@ -10,6 +10,11 @@ from 0 to 1) and is held for ``train.pg_stable_kimg``; the full size, once faded
     res       8 stable | 16 fade | 16 stable | 32 fade  | 32 stable ... R for good
     alpha     1        | 0 -> 1  | 1         | 0 -> 1   | 1
 
+A run too short to reach full size with these lengths (``train.pg_fit``, on by default) scales both down by one
+factor so that full size has faded in after 60% of its images (``lengths``): a 1 000-step run of folder-64
+grows 8 -> 64 px within its first 600 steps instead of ending at 16 px. Runs long enough for the configured
+schedule are unchanged. The run says at its start which sizes it passes and when (``plan_line``).
+
 The networks take the position through ``set_lod(level, alpha)`` (models/msg.py says what it changes). Since
 the position follows from the step, resume is exact mid-fade; the checkpoint also holds it (``progressive``:
 images, level, resolution, alpha) for inspection and for a loaded run's samples, and every log row has
@@ -20,12 +25,14 @@ Example:
     Position(level=2, alpha=0.2)
     >>> schedule(10 ** 9, 8, 64, 10, 10).resolution
     64
+    >>> lengths(load_config("folder-64"), 64, total_steps=1000)    # 16 thousand images: 9.6 for the growth
+    (1.6, 1.6)
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from torch import nn
 
@@ -84,10 +91,69 @@ def full_size_kimg(start: int, final: int, fade_kimg: float, stable_kimg: float)
     return (level_of(final) - level_of(start)) * (fade_kimg + stable_kimg)  # first hold, the fades and holds, last fade
 
 
-def position_for(cfg: RunConfig, resolution: int, images: int) -> Position:
-    """The schedule position of a run with this config and data size after ``images`` images."""
+GROWTH_SHARE = 0.6   # a run too short for its schedule (train.pg_fit) reaches full size within this share of it
+
+
+def lengths(cfg: RunConfig, resolution: int, total_steps: int) -> Tuple[float, float]:
+    """The (fade, hold) lengths in thousands of images that a run of ``total_steps`` steps uses: as configured,
+    or, with ``train.pg_fit`` when the configured schedule would not reach full size within ``GROWTH_SHARE`` of
+    the run's images, both scaled down by one factor so that it does (the rest of the run trains at full size)."""
     t = cfg.train
-    return schedule(images, t.pg_start, resolution, t.pg_fade_kimg, t.pg_stable_kimg)
+    need = full_size_kimg(t.pg_start, resolution, t.pg_fade_kimg, t.pg_stable_kimg)
+    room = GROWTH_SHARE * total_steps * t.batch_size / 1000.0
+    if not t.pg_fit or need <= room or total_steps <= 0:
+        return t.pg_fade_kimg, t.pg_stable_kimg
+    scale = room / need
+    return t.pg_fade_kimg * scale, t.pg_stable_kimg * scale
+
+
+def position_for(cfg: RunConfig, resolution: int, images: int,
+                 lengths: Optional[Tuple[float, float]] = None) -> Position:
+    """The schedule position of a run with this config and data size after ``images`` images, with the (fade,
+    hold) ``lengths`` the run uses (``lengths(...)``; None: as configured)."""
+    t = cfg.train
+    fade, hold = lengths if lengths is not None else (t.pg_fade_kimg, t.pg_stable_kimg)
+    return schedule(images, t.pg_start, resolution, fade, hold)
+
+
+def lengths_state(used: Optional[Tuple[float, float]]) -> Dict[str, float]:
+    """The lengths a run grows by, for its checkpoint (a resume that changes train.steps keeps them)."""
+    return {} if used is None else {"fade_kimg": float(used[0]), "stable_kimg": float(used[1])}
+
+
+def saved_lengths(saved: Any, cfg: RunConfig,
+                  current: Optional[Tuple[float, float]]) -> Optional[Tuple[float, float]]:
+    """The lengths a checkpoint's run grew by: its saved ones; the configured ones for a checkpoint written
+    before they were saved (it grew by those); ``current`` when it holds no position at all."""
+    if not isinstance(saved, Mapping):
+        return current
+    fade, hold = saved.get("fade_kimg"), saved.get("stable_kimg")
+    if isinstance(fade, (int, float)) and isinstance(hold, (int, float)):
+        return float(fade), float(hold)
+    return cfg.train.pg_fade_kimg, cfg.train.pg_stable_kimg
+
+
+def plan_line(cfg: RunConfig, resolution: int, total_steps: int,
+              used: Optional[Tuple[float, float]] = None) -> str:
+    """What the run will grow through, said at its start: the sizes, the step at which full size has faded in,
+    and whether the schedule was shortened to fit the run (or, with train.pg_fit=false, the size it ends at).
+    ``used``: the (fade, hold) lengths the run grows by (None: ``lengths``)."""
+    t = cfg.train
+    fade, hold = used or lengths(cfg, resolution, total_steps)
+    full_images = full_size_kimg(t.pg_start, resolution, fade, hold) * 1000.0
+    full_step = math.ceil(round(full_images / t.batch_size, 6))   # (the scaled lengths carry float error)
+    line = f"progressive growing {t.pg_start} -> {resolution} px"
+    if (fade, hold) != (t.pg_fade_kimg, t.pg_stable_kimg):
+        return (f"{line}: this run's {total_steps} steps are too short for the configured {t.pg_fade_kimg:g} + "
+                f"{t.pg_stable_kimg:g} thousand images per doubling, so each fade and hold is {fade:.3g} + "
+                f"{hold:.3g} thousand: full size from step {full_step} (train.pg_fit=false keeps the configured "
+                "lengths)")
+    if full_step > total_steps:
+        end = schedule(total_steps * t.batch_size, t.pg_start, resolution, fade, hold)
+        return (f"{line}: full size only from step {full_step}, so this run of {total_steps} steps ends at "
+                f"{end.resolution} px (its samples are upsampled to {resolution}); train.pg_fit=true fits the "
+                "schedule to the run")
+    return f"{line}: full size from step {full_step} of {total_steps}"
 
 
 def apply(position: Position, *nets: Optional[nn.Module]) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -80,6 +80,7 @@ class Trainer(SamplerMixin):
         self.total_steps = t.steps if t.steps > 0 else t.epochs * self.steps_per_epoch
         self.fixed_z = self.noise(cfg.sample.n, torch.Generator(self.device).manual_seed(t.seed + 1))
         self.pg: Optional[progressive.Position] = None  # progressive growing: the schedule position
+        self.pg_lengths: Optional[Tuple[float, float]] = None  # its (fade, hold) kimg; fitted once, checkpointed
         self._grow()
         self.stop_requested = False
         self._acc: Dict[str, List[torch.Tensor]] = {}
@@ -148,7 +149,10 @@ class Trainer(SamplerMixin):
     def _grow(self) -> None:
         """Progressive growing: G, its EMA and D at the schedule position for step * batch_size images."""
         if self.cfg.train.progressive:
-            self.pg = progressive.position_for(self.cfg, self.data_shape[-1], self.step * self.cfg.train.batch_size)
+            if self.pg_lengths is None:  # fitted to the run's length at its start; a resume keeps the saved ones
+                self.pg_lengths = progressive.lengths(self.cfg, self.data_shape[-1], self.total_steps)
+            self.pg = progressive.position_for(self.cfg, self.data_shape[-1], self.step * self.cfg.train.batch_size,
+                                               self.pg_lengths)
             progressive.apply(self.pg, self.G, self.D, self.ema.model if self.ema is not None else None)
 
     def _run_phase(self, phase: Phase, k: int) -> None:
@@ -273,7 +277,8 @@ class Trainer(SamplerMixin):
             "data": {"perm": self.perm, "pos": self.pos}, "last_d_loss": p.loss.last_d_loss,
             "loss": p.loss.state_dict(),
             "progressive": None if self.pg is None else  # for inspection and a loaded run's samples
-            {"images": self.step * self.cfg.train.batch_size, **self.pg.state_dict()},
+            {"images": self.step * self.cfg.train.batch_size, **self.pg.state_dict(),
+             **progressive.lengths_state(self.pg_lengths)},
             "hooks": {h.key: h.state_dict() for h in self.hooks},
             **({"classes": list(self.classes)} if self.classes else {}),  # a conditional run's class names
         }
@@ -304,7 +309,8 @@ class Trainer(SamplerMixin):
         p.loss.load_state_dict(s.get("loss") or {"last_d_loss": s.get("last_d_loss", float("inf"))})
         for h in self.hooks:
             h.load_state_dict(s.get("hooks", {}).get(h.key, {}))
-        self._grow()  # the position follows from the step (exact mid-fade)
+        self.pg_lengths = progressive.saved_lengths(s.get("progressive"), self.cfg, self.pg_lengths)
+        self._grow()  # the position follows from the step and the schedule's lengths (exact mid-fade)
 
     def _apply_changed_settings(self, saved: Dict[str, Any]) -> None:
         """Optimizer settings a resume changed (allowed with --allow-change) win over the checkpoint's: loading an
