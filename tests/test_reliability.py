@@ -251,6 +251,8 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
 def test_a_fresh_start_over_a_run_killed_before_its_first_checkpoint(tmp_path):
     run = tmp_path / "run"
     (run / "samples").mkdir(parents=True)
+    # what the killed start wrote first: the config of this same run (train.steps may differ)
+    (run / "config.json").write_text(api.resolve_config("ring-2d", RING + ["train.steps=9"]).to_json())
     (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss_d": 1.0}) + "\n" for s in range(1, 9)))
     (run / "samples" / "step-0000008.png").write_bytes(b"\x89PNG cut short")
     ring_run(tmp_path, steps=3)

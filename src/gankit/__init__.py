@@ -13,6 +13,8 @@ Heavy modules load on first use, so `import gankit` stays quick.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -38,3 +40,25 @@ def __getattr__(name: str) -> Any:
         module, attr = _EXPORTS[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+
+
+# ``gankit.train`` and ``gankit.report`` are also subpackages: importing one (anything in gankit does) sets the
+# package's attribute to the module, which would hide the exported function. Such a module becomes callable:
+# ``gankit.train(...)`` is ``gankit.api.train(...)`` whichever of the two the attribute holds.
+_CALLABLE_MODULES = {"train", "report"}
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module, attr = _EXPORTS[self.__name__.rpartition(".")[2]]
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _CALLABLE_MODULES and type(value) is types.ModuleType:
+            value.__class__ = _CallableModule
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

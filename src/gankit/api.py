@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
-from .data import dataset_info
+from .data import data_shape, dataset_info
 from .errors import GankitError, file_in_the_way
 from .jsonl import parse_row
 from .registry import unknown_name_message
-from .run import Run, as_run_dir, load_run, read_config  # noqa: F401 (load_run: part of the Python API)
+from .run import (Run, as_run_dir, check_count, check_model_fits, check_not_the_runs_own,  # noqa: F401
+                  check_seed, load_run, read_config)  # load_run: part of the Python API
 from .train import checkpoint as ckpt
 from .train import distributed
 from .train.lock import RunLock
@@ -58,8 +59,19 @@ def resolve_config(config: Union[str, RunConfig], overrides: Sequence[str] = ())
 
 
 def default_run_dir(config: Union[str, RunConfig], cfg: RunConfig) -> Path:
-    """A run directory given as the config is its own run directory; otherwise runs/<preset name>."""
-    return as_run_dir(config) or Path("runs") / _named_after_folder(cfg, cfg.name)
+    """A run directory given as the config is its own run directory; otherwise runs/<preset name>.
+
+    The name must be a plain folder name: ``name: /abs/path`` or ``../x`` would train (and clear an unfinished
+    start) outside runs/."""
+    own = as_run_dir(config)
+    if own is not None:
+        return own
+    name = cfg.name
+    if (not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0") or name.startswith("~")
+            or len(name) > 200):
+        raise GankitError(f"name {name[:80]!r} cannot name a run directory under runs/ (a plain name such as "
+                          "my-run, without / or ..); give the run directory with --out DIR")
+    return Path("runs") / _named_after_folder(cfg, name)
 
 
 def _named_after_folder(cfg: RunConfig, name: str) -> str:
@@ -99,10 +111,24 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
     Under torchrun every process calls this; it joins the process group (gloo on CPU, nccl on CUDA), rank 0 reads
     and writes the run directory, and the ranks train one model with DistributedDataParallel (distributed.py).
     """
-    cfg = resolve_config(config, overrides)
-    run_dir = Path(out) if out else default_run_dir(config, cfg)
+    if not isinstance(config, (str, Path, RunConfig)) or not str(config).strip():
+        raise GankitError(f"train needs a preset name, a .yaml config file, a run directory or a RunConfig, "
+                          f"got {type(config).__name__} {str(config)[:40]!r}")
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise GankitError(f"overrides must be a list of 'KEY=VALUE' strings, got {str(overrides)[:60]!r}")
+    cfg = resolve_config(str(config) if isinstance(config, Path) else config, overrides)
+    run_dir = Path(out).expanduser() if out else default_run_dir(config, cfg)
+    _check_out_of_data(run_dir, cfg)
+    try:
+        shape = data_shape(cfg.data)
+    except GankitError:
+        shape = None  # e.g. a folder that is not there: loading the data says so
+    if shape is not None:
+        check_model_fits(cfg, shape, 5, "this config")  # weights, gradients, two Adam moments, EMA
     dist, owned = distributed.setup(cfg.train.device)
     lock = RunLock(run_dir)  # rank 0 holds it from before the checkpoint is read until training ends
+    before: Optional[set] = None  # what the run directory held before a fresh start (None: a resume)
+    trainer: Optional[Trainer] = None
     try:
         # rank 0 checks and locks the run directory and reads the checkpoint; every rank gets (cfg, state) or
         # the error
@@ -117,6 +143,7 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
             run_dir.mkdir(parents=True, exist_ok=True)
             if state is None:
                 _clear_unfinished(run_dir)
+                before = set(run_dir.rglob("*"))
             for log in ("metrics.jsonl", "events.jsonl"):
                 _truncate_jsonl(run_dir / log, trainer.step)
             _write_json(run_dir / "config.json", cfg.to_dict())
@@ -124,6 +151,10 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
             print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
                   + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
         trainer.fit()
+    except Exception:
+        if before is not None and trainer is not None and trainer.step == 0:
+            _remove_failed_start(run_dir, before)  # a start that failed before its first step leaves nothing
+        raise
     finally:
         lock.release()
         distributed.cleanup(owned)
@@ -142,6 +173,7 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     if not resume:
         if latest.exists():
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
+        _check_fresh_start(run_dir, cfg)
         return cfg, None
     allowed = set(allow_change)
     unknown = sorted(allowed - set(all_keys()))
@@ -195,13 +227,65 @@ def check_run_dir(run_dir: Path) -> None:
                           "choose another --out")
 
 
+def _check_out_of_data(run_dir: Path, cfg: RunConfig) -> None:
+    """A run directory inside the image folder it trains on would be read back as training data on resume."""
+    if not (dataset_info(cfg.data).folder and cfg.data.path):
+        return
+    folder = Path(cfg.data.path).expanduser().resolve()
+    where = run_dir.resolve()
+    if where == folder or folder in where.parents:
+        raise GankitError(f"--out {run_dir} is inside the image folder {cfg.data.path}: its sample grids would "
+                          "become training images; write the run outside it (e.g. --out runs/NAME)")
+
+
+def _check_fresh_start(run_dir: Path, cfg: RunConfig) -> None:
+    """A fresh start may only clear what an unfinished start of the same run left (logs and grids, no
+    checkpoint, the same config.json); anything else an earlier run wrote is the user's, and refused."""
+    steps = ckpt.step_files(run_dir / "checkpoints")
+    if steps:
+        raise GankitError(f"{run_dir} holds the checkpoints of an earlier run ({steps[-1].name}) but no "
+                          f"{ckpt.LATEST}; continue it (cp {steps[-1]} {run_dir / 'checkpoints' / ckpt.LATEST}, "
+                          "then --resume) or choose another --out")
+    if not _unfinished_files(run_dir):
+        return
+    reason = "it has no config.json"
+    try:
+        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        diff = [k for k in config_diff(saved, cfg.to_dict()) if not k.startswith(RESUMABLE)
+                and k not in ("name", "description")] if isinstance(saved, dict) else ["config.json"]
+        if not diff:
+            return  # the same run, killed before its first checkpoint: its partial logs go
+        reason = f"{', '.join(diff[:4])} differ{'s' if len(diff) == 1 else ''}"
+    except (OSError, ValueError, RecursionError):
+        reason = "its config.json is missing or unreadable" if (run_dir / "config.json").exists() else reason
+    raise GankitError(f"{run_dir} holds the logs of another run that saved no checkpoint ({reason}); choose "
+                      "another --out, or delete that folder first")
+
+
+def _unfinished_files(run_dir: Path) -> List[Path]:
+    """The logs and sample grids an unfinished start leaves (what _clear_unfinished deletes)."""
+    logs = [run_dir / log for log in ("metrics.jsonl", "events.jsonl") if (run_dir / log).is_file()]
+    return logs + sorted((run_dir / "samples").glob("step-*.png"))
+
+
+def _remove_failed_start(run_dir: Path, before: set) -> None:
+    """Delete what a fresh start made before it failed (files, then the folders it made, deepest first)."""
+    made = [p for p in run_dir.rglob("*") if p not in before and p.name != ".lock"]
+    for p in made:
+        if p.is_file() or p.is_symlink():
+            p.unlink(missing_ok=True)
+    for p in sorted((p for p in made if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            p.rmdir()
+        except OSError:
+            pass
+
+
 def _clear_unfinished(run_dir: Path) -> None:
     """A fresh start in a folder whose run was killed before its first checkpoint: that run's log rows and
     sample grids (the last one perhaps cut short) would mix with the new run's, so they go."""
-    for log in ("metrics.jsonl", "events.jsonl"):
-        (run_dir / log).unlink(missing_ok=True)
-    for grid in (run_dir / "samples").glob("step-*.png"):
-        grid.unlink(missing_ok=True)
+    for path in _unfinished_files(run_dir):
+        path.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -229,17 +313,21 @@ def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int =
     """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs.
     ``step`` samples an earlier checkpoint that is still kept (checkpoints/step-*.pt) instead of the latest.
 
-    The output path is checked before the run is loaded, and (for ``.npy``) the free disk space before any
-    sample is drawn; samples are drawn and written 1 000 at a time, so n is bounded by the disk, not the
-    memory. The noise is what ``load_run(run_dir).generate(n, seed)`` draws. A class-conditional run draws
-    ``class_name`` (a class name or number), or a .png grid with one row per class when no class is given.
+    The output path is checked before the run is loaded, and the free disk space before any sample is drawn;
+    samples are drawn and written 1 000 at a time, so n is bounded by the disk, not the memory. An interrupted
+    write leaves no partial file (nor, for a folder, any of the PNGs it wrote). The noise is what
+    ``load_run(run_dir).generate(n, seed)`` draws. A class-conditional run draws ``class_name`` (a class name
+    or number), or a .png grid with one row per class when no class is given.
     """
     from . import viz
+    check_count(n, "n")
+    check_seed(seed)
     out = Path(out).expanduser()
     _check_sample_out(out, n)
+    check_not_the_runs_own(out, Path(run_dir).expanduser())
     run = Run(run_dir, step=step)
     labels = sample_labels(run, n, class_name)
-    shape = tuple(run.data_shape)
+    shape = run.sample_shape  # what G draws per sample: (1,) for the 1-D lesson's element-wise G
     if len(shape) != 3 and out.suffix != ".npy":
         raise GankitError(f"{run.cfg.data.name} samples are vectors; write them to a .npy file (--out samples.npy)")
     if out.suffix == ".npy":
@@ -253,13 +341,9 @@ def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int =
     elif out.suffix == ".png":
         viz.save_grid(run.generate(n, seed=seed, labels=labels), out)
     else:
-        from PIL import Image
-        out.mkdir(parents=True, exist_ok=True)
-        i = 0
-        for x in _batches(run, n, seed, labels=labels):
-            for img in viz.to_uint8(x):
-                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:06d}.png")
-                i += 1
+        # an uncompressed PNG's size bounds what each file can take (zlib never grows it by much)
+        _free_space_for(out, n * (int(np.prod(shape)) + shape[-2] + 1024))
+        _write_png_folder(out, run, n, seed, labels)
     return out
 
 
@@ -278,6 +362,31 @@ def sample_labels(run: Run, n: int, class_name: Optional[str]) -> Optional[torch
         raise GankitError(f"--class: {run.run_dir} has no class {str(class_name)[:60]!r}; its classes are {shown} "
                           "(a name or its number from 0)")
     return torch.full((n,), i, dtype=torch.long)
+
+
+def _write_png_folder(out: Path, run: Run, n: int, seed: int, labels: Optional[torch.Tensor] = None) -> None:
+    """n PNGs 000000.png, ...; on any failure or interrupt the files written so far (and the folder, when this
+    call made it) are removed."""
+    from PIL import Image
+    from . import viz
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    written: List[Path] = []
+    try:
+        for x in _batches(run, n, seed, labels=labels):
+            for img in viz.to_uint8(x):
+                path = out / f"{len(written):06d}.png"
+                written.append(path)
+                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if made:
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
 
 
 def _check_sample_out(out: Path, n: int) -> None:
@@ -314,7 +423,7 @@ def _batches(run: Run, n: int, seed: int, batch: int = 1000,
     run: of classes ``labels``, default the classes in turn)."""
     if labels is None and run.classes:
         labels = torch.arange(n) % len(run.classes)
-    gen = torch.Generator(run.device).manual_seed(seed)
+    gen = torch.Generator(run.device).manual_seed(check_seed(seed))
     width = 1 if getattr(run.sampling_model(), "elementwise", False) else None
     for i in range(0, n, batch):
         m = min(batch, n - i)
@@ -328,4 +437,6 @@ def _write_npy(path: Path, run: Run, n: int, seed: int, shape: tuple, labels: Op
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (n, *shape)})
         for x in _batches(run, n, seed, labels=labels):
+            if tuple(x.shape[1:]) != tuple(shape):  # the header must describe the values that follow
+                raise GankitError(f"the generator drew samples of shape {tuple(x.shape[1:])}, not {tuple(shape)}")
             f.write(np.ascontiguousarray(x.numpy(), dtype="<f4").tobytes())

@@ -18,17 +18,67 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+import torch
 from torch import nn
 
-from .config import RunConfig, from_dict
+from .config import RunConfig, from_dict, is_int
 from .data import data_shape
 from .device import pick_device
 from .errors import GankitError
 from .jsonl import read_jsonl
 from .models import build_models
+from .ranges import check_ranges
 from .train import checkpoint as ckpt
 from .train import progressive
 from .train.sampling import SamplerMixin
+
+
+def check_count(n: Any, what: str = "n") -> int:
+    """A number of samples: a whole number of at least 1 (one GankitError line otherwise)."""
+    if not is_int(n) or n < 1:
+        raise GankitError(f"{what} must be a whole number of at least 1, got {n!r}")
+    return n
+
+
+SEEDS = (-(2 ** 63), 2 ** 64 - 1)  # what torch.Generator.manual_seed takes
+
+
+def check_seed(seed: Any) -> int:
+    """A noise seed torch can take: a whole number from -2**63 to 2**64 - 1."""
+    if not is_int(seed) or not SEEDS[0] <= seed <= SEEDS[1]:
+        raise GankitError(f"the seed must be a whole number from {SEEDS[0]} to {SEEDS[1]}, got {str(seed)[:40]}")
+    return seed
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory a new allocation can have (Linux: MemAvailable), or None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_model_fits(cfg: RunConfig, shape: Tuple[int, ...], copies: int, where: str) -> None:
+    """Count the parameters of the networks ``cfg.model`` describes without allocating them (PyTorch's meta
+    device) and refuse, in one line, networks whose ``copies`` (weights, gradients, optimiser moments, EMA) would
+    not fit in memory: that is the model's size, not a batch size, to lower."""
+    free = available_memory()
+    if free is None:
+        return
+    try:
+        with torch.device("meta"):
+            G, D = build_models(cfg.model, tuple(shape))
+    except Exception:  # a builder that cannot run on the meta device: the real build will tell
+        return
+    params = sum(p.numel() for m in (G, D) for p in m.parameters())
+    need = params * 4 * copies
+    if need > 0.8 * free:
+        raise GankitError(f"the networks {where} describes have {params:,} parameters: {need / 2**30:,.1f} GB "
+                          f"of memory with what training keeps beside them, and {free / 2**30:,.1f} GB is free; "
+                          "lower the model's sizes (model.latent_dim, g_hidden/d_hidden or the channel widths)")
 
 
 def as_run_dir(config: Any) -> Optional[Path]:
@@ -70,7 +120,10 @@ def _parse_config(path: Path) -> RunConfig:
     if not isinstance(raw, dict):
         raise GankitError(f"{path} is damaged (a JSON {type(raw).__name__}, not a run's config)")
     raw.setdefault("name", path.parent.name)
-    return from_dict(raw)
+    try:
+        return check_ranges(from_dict(raw))
+    except GankitError as e:  # a value out of range (model.latent_dim: -5) would build no network
+        raise GankitError(f"{path} is damaged ({str(e)[:160]})") from None
 
 
 # The fields the readers of a log rely on, with their types. A row without a required field (written by hand, or
@@ -114,16 +167,24 @@ class Run(SamplerMixin):
     """A trained run loaded for sampling and reading: ``Run(run_dir).generate(n, seed)``."""
 
     def __init__(self, run_dir: Union[str, Path], device: str = "auto", step: Optional[int] = None):
-        self.run_dir = Path(run_dir)
+        if not isinstance(run_dir, (str, Path)):
+            raise GankitError(f"a run directory is a path, got {type(run_dir).__name__}")
+        if step is not None and (not is_int(step) or step < 0):
+            raise GankitError(f"step must be a whole number >= 0 (a kept checkpoint's step), got {step!r}")
+        self.run_dir = Path(run_dir).expanduser()
         self.cfg: RunConfig = read_config(self.run_dir)
         self.device = pick_device(device, key="device")
-        state = ckpt.load(self.checkpoint_path(step))
+        path = self.checkpoint_path(step)
+        state = ckpt.load(path)
+        # what the checkpoint was trained with builds and samples it: config.json may be newer (a resume with
+        # --allow-change model.noise rewrites it before its first checkpoint)
+        self.cfg = _with_saved_model(self.cfg, state.get("config"))
         saved_shape = state.get("data_shape")
         self.data_shape = tuple(int(d) for d in saved_shape) if saved_shape else data_shape(self.cfg.data)
         self.step = state["step"]
         self.classes = [str(c) for c in state.get("classes") or []]  # a class-conditional run's class names
-        self.G = self._generator(state["G"])
-        self.G_ema = self._generator(state["G_ema"]) if state.get("G_ema") is not None else None
+        self.G = self._generator(state["G"], path)
+        self.G_ema = self._generator(state["G_ema"], path) if state.get("G_ema") is not None else None
         # progressive growing: the saved schedule position, so samples are what the trainer drew at this step
         self.pg = progressive.restore(state.get("progressive"), self.G, self.G_ema)
 
@@ -138,13 +199,31 @@ class Run(SamplerMixin):
             raise GankitError(f"{self.run_dir} has no checkpoint at step {step}; kept steps: {kept}")
         return path
 
-    def _generator(self, weights: Dict[str, Any]) -> nn.Module:
+    def _generator(self, weights: Dict[str, Any], path: Path) -> nn.Module:
         G, _ = build_models(self.cfg.model, self.data_shape, len(self.classes))
-        G.load_state_dict(weights)
+        try:
+            G.load_state_dict(weights)
+        except (RuntimeError, KeyError, TypeError) as e:
+            first = str(e).strip().splitlines()[-1].strip()[:120] if str(e).strip() else type(e).__name__
+            raise GankitError(f"{path} does not fit the generator its config describes ({first}); the run "
+                              "directory is damaged") from None
         return G.to(self.device).eval()
 
     def sampling_model(self, ema: bool = True) -> nn.Module:
         return self.G_ema if (ema and self.G_ema is not None) else self.G
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        """The shape of one sample as generate() returns it: data_shape, or (1,) for an element-wise G."""
+        return (1,) if getattr(self.sampling_model(), "elementwise", False) else tuple(self.data_shape)
+
+    def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None,
+                 batch: int = 1000, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """n samples in the data's scale (see SamplerMixin.generate); n and seed are checked first."""
+        check_count(n, "n")
+        if seed is not None:
+            check_seed(seed)
+        return super().generate(n, seed=seed, ema=ema, z=z, batch=batch, labels=labels)
 
     def metrics(self) -> List[Dict[str, Any]]:
         """metrics.jsonl: one dict per logged step (losses, D scores, learning rates, evaluations)."""
@@ -153,6 +232,34 @@ class Run(SamplerMixin):
     def events(self) -> List[Dict[str, Any]]:
         """events.jsonl: the diagnoser's findings and remedies."""
         return read_jsonl(self.run_dir / "events.jsonl")
+
+
+# What a run directory holds that a sample or walk must never overwrite (training's own pictures and logs).
+RUNS_OWN = ("config.json", "metrics.jsonl", "events.jsonl", "sessions.jsonl", "progress.gif", "losses.png",
+            "report.html", "density.png", "memorisation.png")
+
+
+def check_not_the_runs_own(out: Path, run_dir: Path, also: Sequence[Path] = ()) -> None:
+    """--out (and files written beside it) may go inside a run directory, but not over its own files."""
+    root = run_dir.resolve()
+    for path in (out, *also):
+        where = path.resolve()
+        inside = where.parent == root and where.name in RUNS_OWN
+        if inside or any(where == root / d or (root / d) in where.parents for d in ("samples", "checkpoints")):
+            raise GankitError(f"--out {path} would overwrite the files of the run {run_dir} itself; write it "
+                              "elsewhere (e.g. --out samples.png, or a new file in the run directory)")
+
+
+def _with_saved_model(cfg: RunConfig, saved: Any) -> RunConfig:
+    """cfg with the model and train sections of the checkpoint's own config (when it still reads)."""
+    try:
+        own = check_ranges(from_dict(saved)) if isinstance(saved, dict) else None
+    except GankitError:
+        own = None  # written by another version: config.json's sections (the weights still have to fit)
+    if own is not None:
+        cfg = from_dict(cfg.to_dict())
+        cfg.model, cfg.train = own.model, own.train
+    return cfg
 
 
 def load_run(run_dir: Union[str, Path], device: str = "auto", step: Optional[int] = None) -> Run:

@@ -16,8 +16,8 @@ from typing import List, Optional, Tuple, Union
 import torch
 from PIL import Image
 
-from .errors import GankitError
-from .run import Run, load_run
+from .errors import GankitError, file_in_the_way
+from .run import Run, check_not_the_runs_own, check_seed, load_run
 from . import viz
 
 
@@ -97,11 +97,21 @@ def interpolate(run_dir: Union[str, Path, Run], k: int, out: Union[str, Path], s
     if rows < 1 or rows > MAX_ROWS:
         raise GankitError(f"--rows must be 1 to {MAX_ROWS}, got {rows}")
     _check_steps(k)
+    check_seed(seed)
+    out = out.expanduser()
+    gif = out.with_suffix(".gif")
+    for path in (out, gif):
+        if path.is_dir():
+            raise GankitError(f"cannot write {path}: it is a folder; give --out another name")
+        parent = file_in_the_way(path)
+        if parent is not None:
+            raise GankitError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not isinstance(run_dir, Run):
+        check_not_the_runs_own(out, Path(run_dir).expanduser(), also=[gif])
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, device=device, step=step)
     img = strip(run, k, rows, seed)
     frames = loop_frames(run, k, rows, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
-    gif = out.with_suffix(".gif")
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=90, loop=0)
     return out, gif

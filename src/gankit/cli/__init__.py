@@ -179,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
-def resource_error(e: BaseException) -> Optional[str]:
+def resource_error(e: BaseException, command: str = "train") -> Optional[str]:
     """One line for running out of memory or disk (what to do about it), or None for any other failure.
 
     >>> resource_error(OSError(28, "No space left on device", "/runs/x/samples/step_1.png"))[:33]
@@ -190,9 +190,11 @@ def resource_error(e: BaseException) -> Optional[str]:
     if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
             "can't allocate memory" in text or "out of memory" in text.lower())):
         detail = text.split("you tried to allocate ")[-1].split(".")[0] if "tried to allocate" in text else ""
-        return ("out of memory" + (f" (it tried to allocate {detail})" if detail else "") + "; lower "
-                "train.batch_size or data.resolution, or close other programs; a run resumes from its last "
-                "checkpoint with --resume")
+        what = "out of memory" + (f" (it tried to allocate {detail})" if detail else "")
+        if command != "train":  # sampling and evaluating hold no batch of training to shrink
+            return (f"{what}; ask for fewer samples (--n), or close other programs")
+        return (f"{what}; lower train.batch_size or data.resolution (or the model's sizes), or close other "
+                "programs; a run resumes from its last checkpoint with --resume")
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {e.filename}" if e.filename else ""
         return (f"no space left on device{where}; free some space (old runs, ~/.cache/gankit) or choose another "
@@ -213,7 +215,7 @@ def _main(argv: Optional[List[str]]) -> int:
         if isinstance(e, Interrupted):
             sys.stderr.write(f"gankit: {e}\n")
             return 130
-        line = resource_error(e)
+        line = resource_error(e, getattr(args, "command", "train"))
         if line is None:
             raise
         sys.stderr.write(f"gankit: error: {line}\n")

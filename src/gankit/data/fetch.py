@@ -22,7 +22,15 @@ from .base import say
 def cache_root() -> Path:
     """$GANKIT_DATA if set, else ~/.cache/gankit."""
     env = os.environ.get("GANKIT_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gankit"
+    if not env:
+        return Path.home() / ".cache" / "gankit"
+    root = Path(env).expanduser()
+    above = next((p for p in (root, *root.parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise GankitError(f"GANKIT_DATA={env} " + ("is" if above == root else f"lies under {above}, which is")
+                          + " not a folder; point it at a folder for gankit's data cache (or unset it for "
+                          "~/.cache/gankit)")
+    return root
 
 
 def search_dirs(root: Optional[str], sub: str) -> List[Path]:

@@ -256,7 +256,10 @@ def _write_cache(cache: Path, images: torch.Tensor, bad: List[str], sides: List[
         torch.save({"images": images, "bad": bad, "sides": sides}, tmp)
         os.replace(tmp, cache)
     except (OSError, RuntimeError) as e:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # the cache folder itself cannot be reached
+            pass
         say(True, f"could not write the folder cache {cache} ({type(e).__name__}); going on without it")
 
 

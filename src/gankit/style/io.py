@@ -34,6 +34,8 @@ def open_image(src: ImageLike, what: str = "image") -> Image.Image:
         raise GankitError(f"{what} {str(src)!r} does not exist; pass the path of a PNG or JPEG file")
     if path.is_dir():
         raise GankitError(f"{what} {str(src)!r} is a folder; pass the path of one image file")
+    if not path.is_file():  # a FIFO or a device would block the read forever, or never end
+        raise GankitError(f"{what} {str(src)!r} is not a regular file (a pipe or a device); pass an image file")
     try:
         with Image.open(path) as img:
             img.load()
@@ -61,6 +63,18 @@ def fit_size(wh: Tuple[int, int], longer: int) -> Tuple[int, int]:
     w, h = wh
     s = longer / max(w, h)
     return max(1, round(w * s)), max(1, round(h * s))
+
+
+MIN_SIDE = 16  # pixels on the shorter side a picture needs at its working size (the networks halve it 4 times)
+
+
+def check_proportions(img: Image.Image, longer: int, what: str = "image") -> None:
+    """One line for a picture so long and thin that, scaled to ``longer`` px, it is almost no pixels tall."""
+    w, h = fit_size(img.size, longer)
+    if min(w, h) < MIN_SIDE:
+        raise GankitError(f"the {what} is {img.width}x{img.height} px: at {longer} px on its longer side it would "
+                          f"be {w}x{h}, too thin to work with (at least {MIN_SIDE} px a side); crop it to a less "
+                          "extreme shape")
 
 
 def pil_to_tensor(img: Image.Image, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:

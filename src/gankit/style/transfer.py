@@ -140,6 +140,8 @@ def run(content: io.ImageLike, style: io.ImageLike, backbone: Union[str, StyleNe
     weights = {"content": net.content_weight if opts.content_weight is None else opts.content_weight,
                "style": net.style_weight if opts.style_weight is None else opts.style_weight,
                "tv": net.tv_weight if opts.tv_weight is None else opts.tv_weight}
+    io.check_proportions(c_img, opts.size, "content image")
+    io.check_proportions(s_img, opts.size, "style image")
     sizes, steps = scale_sizes(c_img.size, opts.size, opts.scales), split_steps(opts.steps, opts.scales)
     gen = torch.Generator().manual_seed(opts.seed)
     threads_before = torch.get_num_threads()
