@@ -137,10 +137,10 @@ def test_collapse_silent_when_samples_cover_the_modes(tmp_path):
     assert hook.history[-1]["covered"] == 8 and 0.8 < hook.history[-1]["spread"] < 1.2
 
 
-def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
+def test_collapse_rollback_goes_to_the_last_diverse_weights(tmp_path):
     trainer, hook = make_trainer(tmp_path, "train.auto_remedy=true")
     trainer.parts.G = ModeSampler(8)
-    feed(trainer, hook, [HEALTHY] * 20)                  # healthy until step 200: the best weights so far
+    feed(trainer, hook, [HEALTHY] * 20)                  # healthy until step 200: the last diverse weights
     trainer.G.k = 1
     hook.rungs["collapse"] = LADDERS["collapse"].index("rollback")
     with torch.no_grad():
@@ -149,6 +149,34 @@ def test_collapse_rollback_goes_to_the_most_diverse_weights(tmp_path):
     rem = [e for e in events(trainer) if e["kind"] == "remedy"]
     assert rem and rem[0]["remedy"] == "rollback" and rem[0]["changes"]["rolled_back_to"] == 200
     assert float(trainer.G.w.detach()) == 0.0
+    assert hook.kept["step"] == 200 and hook.kept["diverse"]  # the collapsed checks did not replace it
+
+
+def test_the_diagnoser_keeps_one_snapshot_in_a_checkpoint(tmp_path):
+    """Its rollback state is one copy of G, D and G's EMA, not three (a checkpoint held the weights four times)."""
+    from gankit.train.checkpoint import state_bytes
+    settings = DiagnoseSettings(window=20, check_every=10, warmup=20, n=128)
+    run = api.train("ring-2d", TINY + ["train.steps=80", "model.g_hidden=[64, 64]", "model.d_hidden=[64, 64]",
+                                       "train.ema=1"], out=str(tmp_path / "r"), hooks=[DiagnoseHook(settings)],
+                    verbose=False)
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    weights = state_bytes([state["G"], state["D"], state["G_ema"]])
+    hook_state = state["hooks"]["DiagnoseHook"]
+    assert set(hook_state["kept"]) == {"step", "G", "D", "G_ema", "diverse"} and hook_state["kept"]["step"] > 0
+    assert weights < state_bytes(hook_state) < 1.1 * weights
+    assert not {"good", "candidate", "best"} & set(hook_state)
+
+
+def test_a_checkpoint_with_the_three_old_snapshots_resumes(tmp_path):
+    hook = DiagnoseHook()
+    snap = {0: {"step": 0, "G": {}}, 50: {"step": 50, "G": {}}, 100: {"step": 100, "G": {}, "score": [1, 1]}}
+    old = {**hook.state_dict(), "good": snap[0], "candidate": snap[50], "best": snap[100]}
+    del old["kept"]
+    hook.load_state_dict(old)
+    assert hook.kept["step"] == 100 and hook.kept["diverse"]       # the most diverse one: collapse can use it
+    hook.load_state_dict({**old, "best": None})
+    assert hook.kept["step"] == 0 and not hook.kept["diverse"]      # else the older healthy one
+    assert hook.rollback_target("collapse") is None and hook.rollback_target("diverged") is hook.kept
 
 
 def test_rollback_advice_names_the_checkpoint_and_the_halved_rates(tmp_path):

@@ -99,9 +99,10 @@ class DiagnoseHook(Hook):
         self.rungs = {k: 0 for k in LADDERS}       # next remedy on each ladder
         self.pending: List[Dict[str, Any]] = []    # remedies waiting for their result event
         self.remedies = Remedies()
-        self.good: Optional[Dict[str, Any]] = None     # weights from the last-but-one healthy check
-        self.candidate: Optional[Dict[str, Any]] = None
-        self.best: Optional[Dict[str, Any]] = None     # weights at the most diverse check (collapse rollback)
+        # The one rollback snapshot (weights of G, D and G's EMA, its step, and whether its samples were diverse):
+        # the last healthy check whose samples were diverse (before warm-up: the last healthy check). One copy,
+        # so a checkpoint holds the model twice, not four times.
+        self.kept: Optional[Dict[str, Any]] = None
         self.diversity: Optional[Diversity] = None
 
     # ---- hook interface -----------------------------------------------------------------------------------
@@ -110,8 +111,8 @@ class DiagnoseHook(Hook):
         self.s = self.base.resolved(ctx.total_steps, isinstance(ctx.data, ImageData))
         self.diversity = Diversity(ctx, self.s.n)
         self.remedies.reapply(ctx)             # after a resume: the remedies applied so far hold again
-        if self.candidate is None:
-            self.candidate = ctx.snapshot()
+        if self.kept is None:
+            self.kept = {**ctx.snapshot(), "diverse": False}
 
     def on_step(self, ctx: TrainingContext, stats: Dict[str, float]) -> None:
         self.remedies.on_step(ctx)             # fading noise
@@ -130,7 +131,7 @@ class DiagnoseHook(Hook):
                 "quiet": dict(self.quiet), "d_winning": self.d_winning, "bad_checks": self.bad_checks,
                 "best_spread": self.best_spread, "told": self.told, "history": self.history, "rungs": dict(self.rungs),
                 "pending": self.pending, "remedies": self.remedies.state_dict(),
-                "good": self.good, "candidate": self.candidate, "best": self.best}
+                "kept": self.kept}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         if not state:
@@ -144,7 +145,10 @@ class DiagnoseHook(Hook):
         self.rungs.update(state["rungs"])
         self.pending = list(state["pending"])
         self.remedies.load_state_dict(state["remedies"])
-        self.good, self.candidate, self.best = state["good"], state["candidate"], state.get("best")
+        self.kept = state.get("kept")
+        if "kept" not in state:  # a checkpoint from before the one snapshot: its most useful one
+            old = state.get("best") or state.get("good") or state.get("candidate")
+            self.kept = {**old, "diverse": old is state.get("best")} if old else None
 
     # ---- detectors ----------------------------------------------------------------------------------------
     def _observe(self, ctx: TrainingContext, stats: Dict[str, float]) -> None:
@@ -217,11 +221,10 @@ class DiagnoseHook(Hook):
         healthy = math.isfinite(m["spread"]) and finite(ctx.G, ctx.D)
         if not healthy:
             return
-        self.good, self.candidate = self.candidate, ctx.snapshot()  # rollback: a state >= one check old
-        score = [min(m.get("coverage", 1.0), 1.0), min(m["spread"], 1.0)]
         diverse = m["spread"] >= self.s.spread_min and m.get("coverage", 1.0) >= self.s.coverage_min
-        if diverse and ctx.step >= self.s.warmup and (self.best is None or score >= self.best["score"]):
-            self.best = {**self.candidate, "score": score}  # only a state that was not collapsed
+        judged = ctx.step >= self.s.warmup
+        if diverse or not judged or self.kept is None:  # never replace a diverse state by a collapsed one
+            self.kept = {**ctx.snapshot(), "diverse": diverse and judged}
         if ctx.step < max(self.quiet["collapse"], self.s.warmup):
             return
         low_spread = m["spread"] < self.s.spread_min
@@ -295,13 +298,19 @@ class DiagnoseHook(Hook):
                              "step": ctx.step, "before": before})
 
     def rollback(self, ctx: TrainingContext, kind: str) -> Optional[int]:
-        """Load the last good weights (for collapse: the most diverse state that was not collapsed) with fresh
-        optimizer moments; returns their step, or None when there is no such state."""
-        target = self.best if kind == "collapse" else (self.good or self.candidate)
+        """Load the kept weights (for collapse: only a state whose samples were diverse) with fresh optimizer
+        moments; returns their step, or None when there is no such state."""
+        target = self.rollback_target(kind)
         if target is None:
             return None
         ctx.rollback(target)
         return int(target["step"])
+
+    def rollback_target(self, kind: str) -> Optional[Dict[str, Any]]:
+        """The snapshot a rollback for ``kind`` goes to: for collapse only a diverse one."""
+        if self.kept is None or (kind == "collapse" and not self.kept.get("diverse")):
+            return None
+        return self.kept
 
     def _report_results(self, ctx: TrainingContext) -> None:
         for p in [p for p in self.pending if ctx.step >= p["due"]]:

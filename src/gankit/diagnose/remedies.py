@@ -125,7 +125,7 @@ def _lower_lr_d_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
 
 
 def _rollback_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
-    target = hook.best if kind == "collapse" else (hook.good or hook.candidate)
+    target = hook.rollback_target(kind)
     step = int(target["step"]) if target is not None else None
     lrs = {f"train.lr_{w}": ctx.lr(w) * LR_FACTOR for w in ("d", "g")}
     if step is None:
