@@ -175,3 +175,14 @@ def test_eval_of_a_conditional_mnist_run_adds_the_classifier_agreement_per_class
     assert all(0.0 <= s <= 1.0 for s in shares)
     assert scores["class_agreement"] == pytest.approx(sum(shares) / 10)
     assert set(k for k in scores if k.startswith("class_spread/")) == {f"class_spread/{d}" for d in range(10)}
+
+
+def test_a_latent_walk_of_a_conditional_run_keeps_one_class_a_row(tiny_mnist, tmp_path):
+    from gankit.walk import _draw
+    run = api.load_run(api.train("mnist-cond", SMALL + [f"data.root={tiny_mnist}", "train.steps=1",
+                                                        "model.g_channels=8", "model.d_channels=8"],
+                                 out=str(tmp_path / "run"), verbose=False))
+    z = torch.randn(4, run.cfg.model.latent_dim)
+    want = run.generate(4, z=z, labels=torch.tensor([0, 0, 1, 1]))
+    assert torch.allclose(_draw(run, z, per_class=2), want)
+    assert not torch.allclose(_draw(run, z), want)   # without it: the classes in turn (0, 1, 2, 3)

@@ -53,8 +53,13 @@ def _check_steps(k: int) -> None:
                           f"4K frames), got {k}")
 
 
-def _draw(run: Run, z: torch.Tensor) -> torch.Tensor:
-    return run.generate(len(z), z=z.to(run.device))  # (N, C, H, W) in [-1, 1]
+def _draw(run: Run, z: torch.Tensor, per_class: int = 0) -> torch.Tensor:
+    """G's images of z (N, C, H, W) in [-1, 1]; a conditional run draws one class for each ``per_class`` latents
+    in turn (one class a walk), else the classes in turn."""
+    labels = None
+    if per_class and getattr(run, "classes", None):
+        labels = (torch.arange(len(z)) // per_class) % len(run.classes)
+    return run.generate(len(z), z=z.to(run.device), labels=labels)
 
 
 def strip(run: Run, k: int = 10, rows: int = 1, seed: int = 0) -> Image.Image:
@@ -63,7 +68,7 @@ def strip(run: Run, k: int = 10, rows: int = 1, seed: int = 0) -> Image.Image:
     gen = torch.Generator(run.device).manual_seed(seed)
     ends = run.noise(2 * rows, gen).cpu()  # (2 rows, latent)
     z = torch.cat([latent_path(ends[2 * r], ends[2 * r + 1], k, run.cfg.model.noise) for r in range(rows)])
-    return viz.grid(_draw(run, z), nrow=k)
+    return viz.grid(_draw(run, z, per_class=k), nrow=k)
 
 
 def loop_frames(run: Run, k: int = 10, rows: int = 1, stops: int = 4, seed: int = 0,

@@ -213,14 +213,17 @@ def real_vs_generated(f: RunFacts, run, run_note: str, data: Any) -> str:
         body = image(uri, what) if uri else '<p class="note">no picture saved</p>'
         return f'<p class="note">Toy data: {what}.</p>' + body
     scale = 2 if run.data_shape[-1] <= 32 else 1
-    fake = images.image_grid(run.generate(64, seed=0), scale)
+    rows = run.class_rows(64) if getattr(run, "classes", None) else None   # a conditional run: a row per class
+    fake = (images.image_grid(run.generate(64, seed=0), scale) if rows is None else
+            images.image_grid(run.generate(len(rows[0]), seed=0, labels=rows[0]), scale, nrow=rows[1]))
     real = images.real_images(data)
     left = (image(images.data_uri(images.image_grid(real, scale), 480), "real images", 360, True) if real is not None
             else '<p class="note">real images unavailable (the dataset could not be loaded here)</p>')
     right = image(images.data_uri(fake, 480), "generated images", 360, True)
     which = "EMA of G" if run.G_ema is not None else "G"
     return '<div class="grid">' + card("real (64 random training images)", left) + \
-        card(f"generated (64 samples, {which}, step {run.step:,})", right) + "</div>"
+        card(f"generated ({'one row per class' if rows else '64 samples'}, {which}, step {run.step:,})", right) + \
+        "</div>"
 
 
 def latent_walk(run) -> str:

@@ -66,9 +66,10 @@ def width_of(path: Path) -> int:
         return MAX_WIDTH
 
 
-def image_grid(x: torch.Tensor, scale: int = 1) -> Image.Image:
-    """(N, C, H, W) in [-1, 1] -> a grid picture, nearest-neighbour upscaled for small images."""
-    img = viz.grid(x)
+def image_grid(x: torch.Tensor, scale: int = 1, nrow: Optional[int] = None) -> Image.Image:
+    """(N, C, H, W) in [-1, 1] -> a grid picture (nrow a row; default square), nearest-neighbour upscaled for
+    small images."""
+    img = viz.grid(x, nrow)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return img
