@@ -49,7 +49,8 @@ def test_conditional_models_take_labels_and_draw_by_class(name, g_cond, shape):
     x = out[-1] if isinstance(out, list) else out
     assert x.shape == (4, *shape)
     assert D(out, y).shape == (4,)
-    assert not torch.allclose(x, (lambda o: o[-1] if isinstance(o, list) else o)(G(z, (y + 1) % 3)))  # by class
+    other = G(z, (y + 1) % 3)
+    assert not torch.allclose(x, other[-1] if isinstance(other, list) else other)  # drawn by class
     # the projection term: the same images judged under other labels score differently
     assert not torch.allclose(D(out, y), D(out, (y + 1) % 3))
     assert G.num_classes == 3 and D.num_classes == 3
@@ -174,7 +175,7 @@ def test_eval_of_a_conditional_mnist_run_adds_the_classifier_agreement_per_class
     shares = [scores[f"class_agreement/{d}"] for d in range(10)]
     assert all(0.0 <= s <= 1.0 for s in shares)
     assert scores["class_agreement"] == pytest.approx(sum(shares) / 10)
-    assert set(k for k in scores if k.startswith("class_spread/")) == {f"class_spread/{d}" for d in range(10)}
+    assert {k for k in scores if k.startswith("class_spread/")} == {f"class_spread/{d}" for d in range(10)}
 
 
 def test_a_latent_walk_of_a_conditional_run_keeps_one_class_a_row(tiny_mnist, tmp_path):

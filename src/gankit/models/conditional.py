@@ -14,7 +14,8 @@ G conditioning:
 * ``embed`` — the class embedding (K, latent) joins the latent: G_base(concat(z, embed(y))), so the base G is
   built for twice the latent width (ProGAN's conditional variant; works with any G, MSG-GAN's included);
 * ``cbn`` — conditional batch-norm (de Vries et al. 2017, BigGAN): every BatchNorm2d of G loses its own gain
-  and bias and takes a per-class one, gain drawn from N(1, 0.02) (DCGAN's BatchNorm init) and bias 0 (needs a G with BatchNorm: dcgan).
+  and bias and takes a per-class one, gain drawn from N(1, 0.02) (DCGAN's BatchNorm init) and bias 0 (needs
+  a G with BatchNorm: dcgan).
 
 Example:
     >>> G, D = build_models(ModelConfig(name="dcgan", conditional=True), (1, 28, 28), classes=10)
