@@ -60,10 +60,10 @@ def test_emoji_preset_trains_one_step_on_a_tiny_package(tmp_path):
 
 @pytest.mark.parametrize("preset", sorted(NEW))
 def test_preset_settings(preset):
-    """The resolution in the name, the msg network, and an evaluation a CPU can afford (KID on 500 samples)."""
+    """The resolution in the name, the msg network, and an evaluation a CPU can afford (KID on 250 samples, SWD)."""
     cfg = load_config(preset)
     assert cfg.data.resolution == NEW[preset] and cfg.model.name == "msg"
-    assert cfg.eval.every > 0 and cfg.eval.metrics == ["kid"] and cfg.eval.n == 500
+    assert cfg.eval.every > 0 and cfg.eval.metrics == ["kid", "swd"] and cfg.eval.n == 250
     assert cfg.train.steps > 0 and cfg.eval.every <= cfg.train.steps
     raw = yaml.safe_load((PRESET_DIR / f"{preset}.yaml").read_text())
     if preset in FOLDER_PRESETS:
