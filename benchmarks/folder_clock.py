@@ -1,8 +1,8 @@
 """Quality against the clock on a folder of images, each contender run as a user runs it.
 
-    python benchmarks/folder_clock.py                                  # folder-64 beside the peer DCGAN on emoji, 15 min
-    python benchmarks/folder_clock.py --folder ~/photos --minutes 15 --contenders folder-64,folder-64:model.g_channels=32
-    python benchmarks/folder_clock.py --quick                          # a smoke check: ~1 minute of training
+    python benchmarks/folder_clock.py                  # folder-64 beside the peer DCGAN on emoji, 15 minutes
+    python benchmarks/folder_clock.py --folder ~/photos --contenders folder-64,folder-64:model.g_channels=32
+    python benchmarks/folder_clock.py --quick          # a smoke check: ~1 minute of training
 
 A contender is a preset with optional ``:key=value`` overrides, or ``peer`` (benchmarks/peer_dcgan.py, the
 pytorch/examples DCGAN). All contenders run at once, one process each with ``--threads`` threads (``train.threads=1``
@@ -159,8 +159,8 @@ def gankit_side(c: Dict[str, Any], out: Path, marks: List[float]) -> List[Dict[s
 def peer_side(c: Dict[str, Any], out: Path) -> List[Dict[str, Any]]:
     run = out / c["dir"]
     rows = json.loads((run / "clock.json").read_text())
-    return [{**r, "run_min": r["minutes"], "res": 64, "x": torch.from_numpy(np.load(run / f"samples-{r['minutes']:g}min.npy"))}
-            for r in rows]
+    return [{**r, "run_min": r["minutes"], "res": 64,
+             "x": torch.from_numpy(np.load(run / f"samples-{r['minutes']:g}min.npy"))} for r in rows]
 
 
 # ---- scoring ------------------------------------------------------------------------------------------------
