@@ -121,13 +121,15 @@ def heldout_images(cfg: Any, verbose: bool = False) -> Tuple[torch.Tensor, str]:
     return data.images.float().div(127.5).sub(1.0), "training"
 
 
-def evaluate_translator(run: Any, n: int = 0, append: bool = False, verbose: bool = False) -> Dict[str, Any]:
+def evaluate_translator(run: Any, n: int = 0, append: bool = False, verbose: bool = False,
+                        held: Optional[Tuple[torch.Tensor, str]] = None) -> Dict[str, Any]:
     """PSNR/SSIM (and the hole's PSNR, the chroma error) of a translator run and of the baseline on its held-out
-    images (the first ``n``; 0 = all); with ``append``, one ``eval/*`` row in RUN_DIR/metrics.jsonl."""
+    images (the first ``n``; 0 = all; ``held``: them and their split when the caller has loaded them); with
+    ``append``, one ``eval/*`` row in RUN_DIR/metrics.jsonl."""
     if not getattr(run.G, "translates", False):
         raise GankitError(f"{run.run_dir} is not an image-to-image run (model.task); use gankit eval's "
                           "sample metrics for it")
-    images, split = heldout_images(run.cfg, verbose)
+    images, split = held if held is not None else heldout_images(run.cfg, verbose)
     images = images[:n] if n > 0 else images
     result = {**compare(run.cfg.model.task, run.sampling_model(), images), "split": split, "step": run.step}
     if append:
