@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned here (not in pyproject) so that pip picks the CPU build on machines that carry it.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv install dev demo test clean
+.PHONY: venv install dev demo lint test clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,12 @@ demo: $(VENV)/.installed
 	echo "Open $$run/report.html in a browser: what was run, the curves, samples over training, real vs generated." && \
 	echo "Also in $$run/: samples/ (grids), progress.gif, metrics.jsonl, events.jsonl, checkpoints/latest.pt"
 
-test: $(VENV)/.installed
+# lint (ruff: pycodestyle + pyflakes, pyproject's [tool.ruff]) and types (mypy on src/, [tool.mypy]) before the tests
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -64,7 +64,6 @@ def test_registry_did_you_mean():
 
 # ---- ranges and choices (config.check_ranges: no registries needed) ----------------------------------------
 
-import dataclasses  # noqa: E402
 import typing  # noqa: E402
 
 from gankit.config import all_keys, get_value  # noqa: E402

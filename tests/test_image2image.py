@@ -14,8 +14,7 @@ from gankit import api
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import load_data
-from gankit.data.pairs import (baseline, blur_fill, downscale, hole_masks, holdout_split, make_inputs,
-                               upscale)
+from gankit.data.pairs import (baseline, blur_fill, downscale, hole_masks, holdout_split, make_inputs)
 from gankit.errors import GankitError
 from gankit.metrics.restore import chroma_error, psnr, ssim
 from gankit.train.checkpoint import load

@@ -69,7 +69,7 @@ def test_gradients_reach_every_generator_level():
 
 
 def test_eq_lr_scales_weights_at_run_time():
-    (G1, D1), (G0, D0) = _build(32, eq_lr=True), _build(32, eq_lr=False)  # the same seed: the same draws
+    (G1, _), (G0, _) = _build(32, eq_lr=True), _build(32, eq_lr=False)  # the same seed: the same draws
     convs = [(a, b) for a, b in zip(G1.modules(), G0.modules()) if isinstance(a, (Conv, LatentTo4x4))]
     assert len(convs) > 8
     for eq, plain in convs:

@@ -412,7 +412,6 @@ def test_a_sample_png_cut_short_by_a_kill_does_not_break_the_gif(tmp_path):
 def test_sigterm_while_sampling_leaves_no_partial_file(tmp_path):
     """SIGTERM outside training stops as Ctrl-C does: the half-written .npy goes, exit status 130."""
     import signal
-    import time
     run = ring_run(tmp_path)
     out = tmp_path / "big.npy"
     proc = subprocess.Popen([sys.executable, "-m", "gankit", "sample", str(run), "--n", "20000000", "--out",

@@ -4,10 +4,8 @@ import importlib
 import json
 import re
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

@@ -134,7 +134,7 @@ def _prepare(task: str, path: Path, channels: int, mask: Optional[Image.Image]
     if task == "superres":
         h, w = img.shape[-2:]
         return upscale(img, (h * SCALE, w * SCALE)), _read(path, "RGB").resize((w * SCALE, h * SCALE),
-                                                                               Image.NEAREST)
+                                                                               Image.Resampling.NEAREST)
     if task == "colorize":
         grey = luminance(img)
         return grey, _pil(grey)
@@ -177,7 +177,7 @@ def sheet(rows: List[Applied], path: Path) -> Path:
     pairs = []
     for r in rows:
         pair = [im.convert("RGB") for im in (r.before, r.after)]
-        pairs.append([im.resize((max(1, im.width * SHEET_ROW // im.height), SHEET_ROW), Image.NEAREST)
+        pairs.append([im.resize((max(1, im.width * SHEET_ROW // im.height), SHEET_ROW), Image.Resampling.NEAREST)
                       for im in pair])
     pad = 4
     width = max(a.width + b.width for a, b in pairs) + 3 * pad

@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import api
 from .data import SOURCES, dataset_info, dataset_name
@@ -19,7 +19,7 @@ from .errors import GankitError
 from .metrics.api import evaluate_run
 
 # Published rows the table is printed beside: (benchmark, source, modes, HQ %, KL) as reported; None = not given.
-PUBLISHED = {
+PUBLISHED: Dict[str, List[Tuple[str, str, Optional[str], Optional[str]]]] = {
     "ring-2d": [("VEEGAN 2017 Table 1: GAN", "1", None, None),
                 ("PacGAN 2018 Table 1: GAN", "6.3 ± 0.5", "98.2", None)],
     "grid-2d": [("VEEGAN 2017 Table 1: GAN", "3.3", None, None),
@@ -87,6 +87,6 @@ def modes_table(rows: Sequence[Dict[str, Any]]) -> str:
             hq = _mean_std([100 * r["hq"] for r in group], ".1f")
             lines.append(f"| {preset} (gankit) | {len(group)} seeds | {modes} | {hq} | "
                          f"{_mean_std([r['rkl'] for r in group], '.2f')} | {wall} |")
-        for source, modes, hq, kl in PUBLISHED.get(preset, []):
-            lines.append(f"| {source} | published | {modes} | {hq or '—'} | {kl or '—'} | — |")
+        for source, p_modes, p_hq, p_kl in PUBLISHED.get(preset, []):
+            lines.append(f"| {source} | published | {p_modes} | {p_hq or '—'} | {p_kl or '—'} | — |")
     return "\n".join(lines)

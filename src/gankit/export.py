@@ -125,7 +125,7 @@ def load_for_export(run_dir: Union[str, Path], step: Optional[int] = None) -> Ru
 def export(run_dir: Union[str, Path], out: Union[str, Path], step: Optional[int] = None) -> Path:
     """Write the run's generator (EMA when kept) to ``out``: .onnx, .pt (TorchScript) or .safetensors."""
     out = Path(out).expanduser()
-    suffix = check_out(out)
+    check_out(out)                           # a wrong extension or a folder: one line before loading
     run = load_for_export(run_dir, step)
     info = MODELS.info(run.cfg.model.name)
     if getattr(info, "translates", False):

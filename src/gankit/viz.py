@@ -47,7 +47,7 @@ def captioned(img: Image.Image, text: str) -> Image.Image:
 def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None, scale: int = 1, caption: str = "") -> Path:
     img = grid(x, nrow)
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     if caption:
         img = captioned(img, caption)
     path.parent.mkdir(parents=True, exist_ok=True)

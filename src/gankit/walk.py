@@ -88,7 +88,7 @@ def loop_frames(run: Run, k: int = 10, rows: int = 1, stops: int = 4, seed: int 
     frames = []
     for f in range(stops * k):
         img = viz.grid(x[f * rows:(f + 1) * rows], nrow=rows)
-        frames.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
+        frames.append(img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST))
     return frames
 
 

@@ -42,7 +42,7 @@ def over_white(img: Image.Image) -> np.ndarray:
     """Any PIL image -> (3, 64, 64) uint8 RGB, transparent pixels composited over white."""
     rgba = img.convert("RGBA")
     if rgba.size != (SIZE, SIZE):
-        rgba = rgba.resize((SIZE, SIZE), Image.BICUBIC)
+        rgba = rgba.resize((SIZE, SIZE), Image.Resampling.BICUBIC)
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
 

@@ -144,13 +144,13 @@ def to_square(img: Image.Image, resolution: int, channels: int) -> np.ndarray:
     scale = resolution / min(w, h)
     nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
     if nw * nh <= SLIVER * resolution * resolution:  # the shorter side resized to R, then the centre crop
-        img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
+        img = img.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
         left, top = (nw - resolution) // 2, (nh - resolution) // 2
         img = img.crop((left, top, left + resolution, top + resolution))
     else:  # a sliver (1x20000 would be a 64x1.3M resize): only its centre square, resized straight to R
         side = min(w, h)
         left, top = (w - side) // 2, (h - side) // 2
-        img = img.resize((resolution, resolution), Image.BICUBIC, box=(left, top, left + side, top + side),
+        img = img.resize((resolution, resolution), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side),
                          reducing_gap=3.0)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)

@@ -5,7 +5,8 @@ Detectors, computed cheaply from what the trainer already logs plus a small fixe
 
 * ``d_wins`` — the discriminator is overpowering G: over the last ``window`` steps the median of its loss is
   below ``d_loss_floor`` (BCE, LSGAN, hinge), or (BCE family) the median D(real) - D(fake) in probability is
-  above ``d_gap`` of the label gap (not WGAN: a critic is meant to be optimal). Remedies, one rung per detection: halve D's learning rate; add instance and label noise (fading out);
+  above ``d_gap`` of the label gap (not WGAN: a critic is meant to be optimal). Remedies, one rung per
+  detection: halve D's learning rate; add instance and label noise (fading out);
   skip D's update while its loss is low; raise D's dropout.
 * ``collapse`` — samples from fixed noise lose diversity against a fixed real batch: their spread falls below
   ``spread_min`` of the real spread, or they cover fewer than ``coverage_min`` of the modes/classes the real
@@ -319,7 +320,7 @@ class DiagnoseHook(Hook):
                 assert self.diversity is not None
                 after = {k: v for k, v in self.diversity.measure(ctx).items() if isinstance(v, (int, float))}
                 ok = after["spread"] >= self.s.spread_min and after.get("coverage", 1.0) >= self.s.coverage_min
-                keys = [k for k in ("spread", "coverage") if k in after]
+                keys: List[str] = [k for k in ("spread", "coverage") if k in after]
             else:
                 rows = [r for r in self.rows if r[0] > p["step"]]
                 if not rows:

@@ -241,6 +241,6 @@ def cached_features(extractor: Extractor, samples: torch.Tensor, data_key: Optio
     out = {k: np.concatenate([have[k], v]) for k, v in new.items()} if start else new
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **out)
+    np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy types **kwds as allow_pickle
     os.replace(tmp, path)
     return out

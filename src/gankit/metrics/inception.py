@@ -21,7 +21,7 @@ import importlib.util
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +148,7 @@ class InceptionExtractor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)                        # grayscale -> RGB, as PIL's convert("RGB")
         x = (clean_resize(x) - 128.0) / 128.0                  # (B, 3, 299, 299)
-        ctx = contextlib.nullcontext()
+        ctx: Any = contextlib.nullcontext()   # or torch.autocast below
         if self.precision == "bf16":
             x = x.contiguous(memory_format=torch.channels_last)
             ctx = torch.autocast(self.device.type, dtype=torch.bfloat16)

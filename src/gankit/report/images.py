@@ -23,7 +23,7 @@ def data_uri(img: Image.Image, max_width: int = MAX_WIDTH) -> str:
     """A PNG data URI of img, downscaled to max_width (palette PNG for few-colour images)."""
     if img.width > max_width:
         h = max(1, round(img.height * max_width / img.width))
-        img = img.resize((max_width, h), Image.LANCZOS)
+        img = img.resize((max_width, h), Image.Resampling.LANCZOS)
     if img.mode not in ("L", "RGB", "RGBA", "P"):
         img = img.convert("RGB")
     buf = io.BytesIO()
@@ -71,7 +71,7 @@ def image_grid(x: torch.Tensor, scale: int = 1, nrow: Optional[int] = None) -> I
     small images."""
     img = viz.grid(x, nrow)
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     return img
 
 

@@ -14,7 +14,6 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-from ..errors import GankitError
 from ..registry import CALLABLE, Registry
 from . import vgg
 from ..models import effnet

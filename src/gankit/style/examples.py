@@ -77,7 +77,7 @@ def skimage_photo(name: str, size: int = 512) -> Image.Image:
     w, h = img.size
     s = min(w, h)
     img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    return img.resize((size, size), Image.BICUBIC)
+    return img.resize((size, size), Image.Resampling.BICUBIC)
 
 
 STYLES: Dict[str, Callable[[], Image.Image]] = {
@@ -102,8 +102,8 @@ def make_examples(out_dir: Path, size: int = 256, steps: int = 150, big: int = 5
     rows = []
     for i, (content, style) in enumerate(PAIRS):
         c_img, s_img = skimage_photo(content), STYLES[style]()
-        c_img.resize((size, size), Image.BICUBIC).save(out_dir / f"content-{content}.png")
-        s_img.resize((size, size), Image.BICUBIC).save(out_dir / f"style-{style}.png")
+        c_img.resize((size, size), Image.Resampling.BICUBIC).save(out_dir / f"content-{content}.png")
+        s_img.resize((size, size), Image.Resampling.BICUBIC).save(out_dir / f"style-{style}.png")
         jobs = [("effnet-lite0", size, "")] + ([("effnet-lite0", big, f"-{big}")] if i == 0 and big else [])
         jobs += [("effnet-lite0-gram", size, "-gram")] if compare else []
         for backbone, px, suffix in jobs:

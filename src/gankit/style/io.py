@@ -80,7 +80,7 @@ def check_proportions(img: Image.Image, longer: int, what: str = "image") -> Non
 def pil_to_tensor(img: Image.Image, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
     """PIL -> (1, 3, H, W) float in [0, 1], resized to size=(w, h) first if given (bicubic, antialiased)."""
     if size is not None and tuple(size) != img.size:
-        img = img.resize(size, Image.BICUBIC, reducing_gap=3.0)
+        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
     arr = np.array(img.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3), a writable copy
     return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
 

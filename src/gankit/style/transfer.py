@@ -234,7 +234,7 @@ def record(loop: _Loop, x: torch.Tensor, losses: Dict[str, float]) -> None:
     loop.bar.set_postfix(content=f"{losses['content']:.3g}", style=f"{losses['style']:.3g}",
                          tv=f"{losses['tv']:.3g}", refresh=False)
     if loop.every and loop.bar.n % loop.every == 0:
-        loop.result.frames.append(io.tensor_to_pil(x.detach()).resize(loop.final_size, Image.BICUBIC))
+        loop.result.frames.append(io.tensor_to_pil(x.detach()).resize(loop.final_size, Image.Resampling.BICUBIC))
 
 
 def stylize(content: io.ImageLike, style: io.ImageLike, *, size: int = 256, steps: int = 150,
