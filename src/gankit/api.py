@@ -20,12 +20,12 @@ import torch
 from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
 from .data import data_shape, dataset_info
 from .errors import GankitError, file_in_the_way
-from .jsonl import parse_row
 from .registry import unknown_name_message
 from .run import (Run, as_run_dir, check_count, check_model_fits, check_not_the_runs_own,  # noqa: F401
                   check_seed, load_run, read_config)  # load_run: part of the Python API
 from .train import checkpoint as ckpt
 from .train import distributed
+from .rundir import RunDir
 from .train.lock import RunLock
 from .train.hooks import Hook
 from .train.trainer import Trainer
@@ -114,8 +114,11 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
     if not isinstance(config, (str, Path, RunConfig)) or not str(config).strip():
         raise GankitError(f"train needs a preset name, a .yaml config file, a run directory or a RunConfig, "
                           f"got {type(config).__name__} {str(config)[:40]!r}")
-    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+    overrides = () if overrides is None else overrides
+    if not isinstance(overrides, (list, tuple)) or not all(isinstance(o, str) for o in overrides):
         raise GankitError(f"overrides must be a list of 'KEY=VALUE' strings, got {str(overrides)[:60]!r}")
+    if out is not None and not isinstance(out, (str, Path)):
+        raise GankitError(f"out must be a run directory's path, got {type(out).__name__}")
     cfg = resolve_config(str(config) if isinstance(config, Path) else config, overrides)
     run_dir = Path(out).expanduser() if out else default_run_dir(config, cfg)
     _check_out_of_data(run_dir, cfg)
@@ -142,11 +145,10 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             if state is None:
-                _clear_unfinished(run_dir)
+                RunDir(run_dir).clear_unfinished()  # checked by _check_fresh_start: the same run's partial start
                 before = set(run_dir.rglob("*"))
-            for log in ("metrics.jsonl", "events.jsonl"):
-                _truncate_jsonl(run_dir / log, trainer.step)
-            _write_json(run_dir / "config.json", cfg.to_dict())
+            RunDir(run_dir).truncate_logs(trainer.step)  # rows after the checkpoint will be logged again
+            _write_json(RunDir(run_dir).config, cfg.to_dict())
         if state is not None and verbose and dist.is_main:
             print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
                   + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
@@ -167,9 +169,10 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     check_run_dir(run_dir)
     if lock is not None:
         lock.acquire()  # GankitError naming the process that trains this run now
-    ckpt.remove_stale_temps(run_dir, run_dir / "checkpoints")  # partial files of killed runs
+    rd = RunDir(run_dir)
+    ckpt.remove_stale_temps(run_dir, rd.checkpoints)  # partial files of killed runs
     (run_dir / "config.tmp").unlink(missing_ok=True)  # what older versions left after a failed write
-    latest = run_dir / "checkpoints" / ckpt.LATEST
+    latest = rd.latest
     if not resume:
         if latest.exists():
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume or choose another --out")
@@ -241,36 +244,31 @@ def _check_out_of_data(run_dir: Path, cfg: RunConfig) -> None:
 def _check_fresh_start(run_dir: Path, cfg: RunConfig) -> None:
     """A fresh start may only clear what an unfinished start of the same run left (logs and grids, no
     checkpoint, the same config.json); anything else an earlier run wrote is the user's, and refused."""
-    steps = ckpt.step_files(run_dir / "checkpoints")
+    rd = RunDir(run_dir)
+    steps = rd.step_checkpoints()
     if steps:
         raise GankitError(f"{run_dir} holds the checkpoints of an earlier run ({steps[-1].name}) but no "
-                          f"{ckpt.LATEST}; continue it (cp {steps[-1]} {run_dir / 'checkpoints' / ckpt.LATEST}, "
-                          "then --resume) or choose another --out")
-    if not _unfinished_files(run_dir):
+                          f"{rd.latest.name}; continue it (cp {steps[-1]} {rd.latest}, then --resume) or choose "
+                          "another --out")
+    if not rd.unfinished_files():
         return
     reason = "it has no config.json"
     try:
-        saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        saved = json.loads(rd.config.read_text(encoding="utf-8"))
         diff = [k for k in config_diff(saved, cfg.to_dict()) if not k.startswith(RESUMABLE)
                 and k not in ("name", "description")] if isinstance(saved, dict) else ["config.json"]
         if not diff:
             return  # the same run, killed before its first checkpoint: its partial logs go
         reason = f"{', '.join(diff[:4])} differ{'s' if len(diff) == 1 else ''}"
     except (OSError, ValueError, RecursionError):
-        reason = "its config.json is missing or unreadable" if (run_dir / "config.json").exists() else reason
+        reason = "its config.json is missing or unreadable" if rd.config.exists() else reason
     raise GankitError(f"{run_dir} holds the logs of another run that saved no checkpoint ({reason}); choose "
                       "another --out, or delete that folder first")
 
 
-def _unfinished_files(run_dir: Path) -> List[Path]:
-    """The logs and sample grids an unfinished start leaves (what _clear_unfinished deletes)."""
-    logs = [run_dir / log for log in ("metrics.jsonl", "events.jsonl") if (run_dir / log).is_file()]
-    return logs + sorted((run_dir / "samples").glob("step-*.png"))
-
-
 def _remove_failed_start(run_dir: Path, before: set) -> None:
     """Delete what a fresh start made before it failed (files, then the folders it made, deepest first)."""
-    made = [p for p in run_dir.rglob("*") if p not in before and p.name != ".lock"]
+    made = [p for p in run_dir.rglob("*") if p not in before and p != RunDir(run_dir).lock]
     for p in made:
         if p.is_file() or p.is_symlink():
             p.unlink(missing_ok=True)
@@ -281,28 +279,9 @@ def _remove_failed_start(run_dir: Path, before: set) -> None:
             pass
 
 
-def _clear_unfinished(run_dir: Path) -> None:
-    """A fresh start in a folder whose run was killed before its first checkpoint: that run's log rows and
-    sample grids (the last one perhaps cut short) would mix with the new run's, so they go."""
-    for path in _unfinished_files(run_dir):
-        path.unlink(missing_ok=True)
-
-
 def _write_json(path: Path, obj) -> None:
     text = json.dumps(obj, indent=2, sort_keys=True)
     ckpt.atomic_write(path, lambda tmp: tmp.write_text(text), needed=len(text))
-
-
-def _truncate_jsonl(path: Path, step: int) -> None:
-    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        row = parse_row(line)  # None: a row cut short by a hard kill, or garbage
-        if row is not None and row.get("step", 0) <= step:
-            keep.append(line)
-    path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
 
 MAX_GRID = 10000  # images in one .png grid; more go to a .npy file or a folder

@@ -11,6 +11,7 @@ import torch
 
 from .data import dataset_info
 from .registry import CALLABLE, Registry, subclass_of
+from .rundir import DENSITY, GIF, LOSSES, RunDir
 from .train.hooks import Hook
 from . import viz
 
@@ -62,7 +63,7 @@ class SampleHook(Hook):
     """samples/step-XXXXXXX.png every `sample.every` steps, or once per epoch when it is 0."""
 
     def _save(self, trainer: Any) -> None:
-        path = trainer.run_dir / "samples" / f"step-{trainer.step:07d}.png"
+        path = RunDir(trainer.run_dir).grid(trainer.step)
         save_picture(trainer, path, f"step {trainer.step} (epoch {trainer.epoch})")
 
     def on_start(self, trainer: Any) -> None:
@@ -80,7 +81,7 @@ class SampleHook(Hook):
 
     def on_end(self, trainer: Any) -> None:
         """Every run ends with a picture of its final state (also when stopped early, or shorter than an epoch)."""
-        if not (trainer.run_dir / "samples" / f"step-{trainer.step:07d}.png").is_file():
+        if not RunDir(trainer.run_dir).grid(trainer.step).is_file():
             self._save(trainer)
 
 
@@ -88,10 +89,10 @@ class SummaryHook(Hook):
     """At the end (or on interruption): progress.gif from the sample pictures and losses.png from metrics."""
 
     def on_end(self, trainer: Any) -> None:
-        run = trainer.run_dir
-        frames = sorted((run / "samples").glob("step-*.png"))
-        viz.make_gif(frames, run / "progress.gif", trainer.cfg.sample.gif_frames)
-        viz.plot_losses(run / "metrics.jsonl", run / "losses.png", trainer.cfg.name)
+        run = RunDir(trainer.run_dir)
+        frames = [path for _, path in run.frames()]
+        viz.make_gif(frames, run.file(GIF), trainer.cfg.sample.gif_frames)
+        viz.plot_losses(run.log("metrics"), run.file(LOSSES), trainer.cfg.name)
 
 
 # An end-of-run report is a Hook class, built without arguments when the dataset's descriptor names it.
@@ -107,7 +108,7 @@ class ToyReportHook(Hook):
         target = trainer.data.target
         x = trainer.generate(10000, seed=trainer.cfg.train.seed + 7).numpy().ravel()
         ks, w1 = normal_fit(x, target["mean"], target["std"])
-        viz.plot_1d(x, target["mean"], target["std"], trainer.run_dir / "density.png",
+        viz.plot_1d(x, target["mean"], target["std"], RunDir(trainer.run_dir).file(DENSITY),
                     f"step {trainer.step}: KS {ks:.4f}, W1 {w1:.4f}")
         trainer.log_row({"final/ks": ks, "final/w1": w1, "final/mean": float(x.mean()), "final/std": float(x.std())})
         if trainer.verbose:

@@ -34,6 +34,7 @@ from .errors import GankitError, file_in_the_way
 from .models import MODELS
 from .models.pyramid import finest
 from .run import Run
+from .rundir import RunDir
 from .train import checkpoint as ckpt
 
 FORMATS = (".onnx", ".pt", ".safetensors")
@@ -116,8 +117,9 @@ def _importable(module: str) -> bool:
 def load_for_export(run_dir: Union[str, Path], step: Optional[int] = None) -> Run:
     """The run on the CPU; a run without a checkpoint is one line."""
     run_dir = Path(run_dir)
-    if (run_dir / "config.json").is_file() and step is None and not (run_dir / "checkpoints" / ckpt.LATEST).is_file():
-        raise GankitError(f"{run_dir} has no checkpoint yet (checkpoints/{ckpt.LATEST}); train it first, or "
+    rd = RunDir(run_dir)
+    if rd.is_run() and step is None and not rd.latest.is_file():
+        raise GankitError(f"{run_dir} has no checkpoint yet ({rd.latest}); train it first, or "
                           f"continue it: gankit train {run_dir} --resume")
     return Run(run_dir, device="cpu", step=step)
 

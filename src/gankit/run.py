@@ -25,9 +25,9 @@ from .config import RunConfig, from_dict, is_int
 from .data import data_shape
 from .device import pick_device
 from .errors import GankitError
-from .jsonl import read_jsonl
 from .models import build_models
 from .ranges import check_ranges
+from .rundir import LOGS, RunDir  # noqa: F401 (LOGS: the log names, for readers of runs)
 from .train import checkpoint as ckpt
 from .train import progressive
 from .train.sampling import SamplerMixin
@@ -83,27 +83,23 @@ def check_model_fits(cfg: RunConfig, shape: Tuple[int, ...], copies: int, where:
 
 def as_run_dir(config: Any) -> Optional[Path]:
     """The run directory when ``config`` names one (a folder with config.json), else None."""
-    if isinstance(config, (str, Path)) and (Path(config) / "config.json").is_file():
+    if isinstance(config, (str, Path)) and RunDir(config).is_run():
         return Path(config)
     return None
-
-
-# The logs a run directory holds (each optional): what the loop, the diagnoser and the report hook append.
-LOGS = {"metrics": "metrics.jsonl", "events": "events.jsonl", "sessions": "sessions.jsonl",
-        "gradients": "gradients.jsonl"}
 
 
 def read_config(run_dir: Union[str, Path]) -> RunConfig:
     """A run directory's config.json as a RunConfig. When config.json is damaged, the config saved in the latest
     checkpoint (every checkpoint holds it) is used, with a line saying so; a resume writes config.json again."""
-    path = Path(run_dir) / "config.json"
+    rd = RunDir(run_dir)
+    path = rd.config
     if not path.is_file():
         raise GankitError(f"{run_dir} is not a gankit run directory (no config.json); give the --out of a "
                           "`gankit train` run")
     try:
         return _parse_config(path)
     except GankitError as damaged:
-        latest = Path(run_dir) / "checkpoints" / ckpt.LATEST
+        latest = rd.latest
         saved = ckpt.load(latest).get("config") if latest.is_file() else None
         if not isinstance(saved, dict):
             raise damaged from None
@@ -142,7 +138,8 @@ def _has_type(value: Any, t: Any) -> bool:
 
 def read_logs(run_dir: Union[str, Path]) -> Dict[str, List[Dict[str, Any]]]:
     """Every JSONL log of a run directory by name (see LOGS); a missing log is an empty list."""
-    logs = {name: read_jsonl(Path(run_dir) / file) for name, file in LOGS.items()}
+    rd = RunDir(run_dir)
+    logs = {name: rd.read(name) for name in LOGS}
     for name, fields in REQUIRED.items():
         logs[name] = [r for r in logs[name] if all(_has_type(r.get(k), t) for k, t in fields.items())]
     for name, fields in OPTIONAL.items():
@@ -154,13 +151,7 @@ def read_logs(run_dir: Union[str, Path]) -> Dict[str, List[Dict[str, Any]]]:
 
 def sample_frames(run_dir: Union[str, Path]) -> List[Tuple[int, Path]]:
     """(step, path) of the pictures in samples/step-XXXXXXX.png, by step."""
-    frames = []
-    for p in (Path(run_dir) / "samples").glob("step-*.png"):
-        try:
-            frames.append((int(p.stem.split("-")[1]), p))
-        except (IndexError, ValueError):
-            continue
-    return sorted(frames)
+    return RunDir(run_dir).frames()
 
 
 class Run(SamplerMixin):
@@ -190,12 +181,12 @@ class Run(SamplerMixin):
 
     def checkpoint_path(self, step: Optional[int] = None) -> Path:
         """latest.pt, or the step file of an earlier checkpoint still kept."""
-        d = self.run_dir / "checkpoints"
+        rd = RunDir(self.run_dir)
         if step is None:
-            return d / ckpt.LATEST
-        path = d / f"step-{step:07d}.pt"
+            return rd.latest
+        path = rd.checkpoint(step)
         if not path.is_file():
-            kept = ", ".join(str(int(p.stem.split("-")[1])) for p in ckpt.step_files(d)) or "none"
+            kept = ", ".join(map(str, rd.kept_steps())) or "none"
             raise GankitError(f"{self.run_dir} has no checkpoint at step {step}; kept steps: {kept}")
         return path
 
@@ -227,25 +218,18 @@ class Run(SamplerMixin):
 
     def metrics(self) -> List[Dict[str, Any]]:
         """metrics.jsonl: one dict per logged step (losses, D scores, learning rates, evaluations)."""
-        return read_jsonl(self.run_dir / "metrics.jsonl")
+        return RunDir(self.run_dir).read("metrics")
 
     def events(self) -> List[Dict[str, Any]]:
         """events.jsonl: the diagnoser's findings and remedies."""
-        return read_jsonl(self.run_dir / "events.jsonl")
-
-
-# What a run directory holds that a sample or walk must never overwrite (training's own pictures and logs).
-RUNS_OWN = ("config.json", "metrics.jsonl", "events.jsonl", "sessions.jsonl", "progress.gif", "losses.png",
-            "report.html", "density.png", "memorisation.png")
+        return RunDir(self.run_dir).read("events")
 
 
 def check_not_the_runs_own(out: Path, run_dir: Path, also: Sequence[Path] = ()) -> None:
     """--out (and files written beside it) may go inside a run directory, but not over its own files."""
-    root = run_dir.resolve()
+    rd = RunDir(run_dir)
     for path in (out, *also):
-        where = path.resolve()
-        inside = where.parent == root and where.name in RUNS_OWN
-        if inside or any(where == root / d or (root / d) in where.parents for d in ("samples", "checkpoints")):
+        if rd.owns(path):
             raise GankitError(f"--out {path} would overwrite the files of the run {run_dir} itself; write it "
                               "elsewhere (e.g. --out samples.png, or a new file in the run directory)")
 

@@ -1,6 +1,6 @@
 """TensorBoard logging (``--set log.tensorboard=true``; ``pip install gankit[tensorboard]``).
 
-The hook mirrors what the run writes anyway — metrics.jsonl, gradients.jsonl, events.jsonl and the sample
+The hook mirrors what the run writes anyway — metrics.jsonl (gradient norms too), events.jsonl and the sample
 pictures — into RUN_DIR/tensorboard, with tags grouped as the field names them: ``Loss/G``, ``Loss/D``,
 ``Scores/real`` (D(x)), ``Scores/fake`` (D(G(z))), ``Gradients/G``, ``Progress/lr_d``, ``Metrics/fid_mnist``,
 ``Final/ks``; the pictures under ``Samples`` and the diagnoser's findings as text under ``Diagnoser/<kind>``.
@@ -21,7 +21,7 @@ from PIL import Image
 
 from .errors import GankitError
 from .jsonl import parse_jsonl
-from .run import LOGS
+from .rundir import LOGS, RunDir
 from .train.hooks import Hook
 
 TB_DIR = "tensorboard"
@@ -82,7 +82,7 @@ class TensorBoardHook(Hook):
         run = Path(trainer.run_dir)
         # purge_step: after a resume, TensorBoard hides what an earlier session logged past the checkpoint
         self.writer = SummaryWriter(str(run / TB_DIR), purge_step=trainer.step if trainer.step > 0 else None)
-        self.tails = {name: _Tail(run / LOGS[name]) for name in ("metrics", "gradients", "events")}
+        self.tails = {name: _Tail(run / LOGS[name]) for name in ("metrics", "events")}
         for tail in self.tails.values():  # rows already on disk were mirrored by the session that wrote them
             tail.skip_to_end()
         self._picture(trainer)
@@ -102,12 +102,11 @@ class TensorBoardHook(Hook):
 
     def _mirror(self) -> None:
         assert self.writer is not None
-        for name in ("metrics", "gradients"):
-            for row in self.tails[name].rows():
-                step = int(row.get("step", 0))
-                for key, value in row.items():
-                    if key not in SKIP and isinstance(value, (int, float)) and not isinstance(value, bool):
-                        self.writer.add_scalar(tag_for(key), float(value), step)
+        for row in self.tails["metrics"].rows():
+            step = int(row.get("step", 0))
+            for key, value in row.items():
+                if key not in SKIP and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.writer.add_scalar(tag_for(key), float(value), step)
         for row in self.tails["events"].rows():
             self.writer.add_text(f"Diagnoser/{row.get('kind', 'event')}", str(row.get("message", "")),
                                  int(row.get("step", 0)))
@@ -115,7 +114,7 @@ class TensorBoardHook(Hook):
     def _picture(self, trainer: Any) -> None:
         """The sample picture of this step, if the sample hook just saved one."""
         assert self.writer is not None
-        path = Path(trainer.run_dir) / "samples" / f"step-{trainer.step:07d}.png"
+        path = RunDir(trainer.run_dir).grid(trainer.step)
         if path.is_file() and self._last_picture != path:
             with Image.open(path) as im:
                 arr = np.asarray(im.convert("RGB"))  # (H, W, 3) uint8

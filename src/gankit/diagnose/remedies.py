@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Optional
 
 from ..data import ImageData
 from ..registry import Registry, instance_of
+from ..rundir import RunDir
 from ..train.context import TrainingContext
 
 LADDERS = {
@@ -104,8 +105,7 @@ def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) 
 
 def _checkpoint_at_or_before(ctx: TrainingContext, step: int) -> Optional[int]:
     """The step of the newest kept checkpoint file at or before ``step`` (None: none is kept from then)."""
-    kept = sorted((int(p.stem.split("-")[1]) for p in (ctx.run_dir / "checkpoints").glob("step-*.pt")
-                   if p.stem.split("-")[1].isdigit()), reverse=True)
+    kept = sorted(RunDir(ctx.run_dir).kept_steps(), reverse=True)
     return next((k for k in kept if k <= step), None)
 
 
@@ -114,8 +114,8 @@ def _resume_with(ctx: TrainingContext, keys: Dict[str, Any], at: Optional[int] =
     ``at`` (copied over latest.pt first)."""
     run = ctx.run_dir
     sets = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in keys.items())
-    ck = run / "checkpoints"
-    start = f"cp {ck}/step-{at:07d}.pt {ck}/latest.pt && " if at is not None else ""
+    rd = RunDir(run)
+    start = f"cp {rd.checkpoint(at)} {rd.latest} && " if at is not None else ""
     return f"{start}gankit train {run} --resume --allow-change {' '.join(keys)} --set {sets}"
 
 

@@ -9,7 +9,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -20,7 +19,7 @@ import torch
 from ..config import DataConfig
 from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
-from ..jsonl import read_jsonl
+from ..rundir import MEMORISATION, RunDir
 from ..run import available_memory, load_run
 from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
 from .evaluate import Evaluator, reference_metrics, uses_features
@@ -49,7 +48,7 @@ def _dataset_of(spec: Union[str, DataConfig, None]) -> str:
     if isinstance(spec, DataConfig):
         return dataset_name(spec)
     path = Path(str(spec)).expanduser() if spec is not None else None
-    if path is not None and path.is_dir() and not (path / "config.json").is_file():
+    if path is not None and path.is_dir() and not RunDir(path).is_run():
         return folder_source()                                  # an image folder: the folder's defaults
     if path is None or path.exists() or str(spec).endswith(".npy"):
         return ""
@@ -91,13 +90,13 @@ def evaluate(samples: SampleSpec, data: Union[str, DataConfig, None] = None, met
     """
     t0 = time.perf_counter()
     dataset = _dataset_of(data)
-    if isinstance(samples, (str, Path)) and (Path(samples) / "config.json").is_file() and not dataset:
+    if isinstance(samples, (str, Path)) and RunDir(samples).is_run() and not dataset:
         return evaluate_run(samples, metrics, n, features, precision=precision, seed=seed, append=False,
                             verbose=verbose, force_features=force_features)
     names = list(metrics or default_metrics(dataset))
     n = n or default_n(names, dataset)
     check_n(n, ())
-    if isinstance(samples, (str, Path)) and Path(samples).is_dir() and (Path(samples) / "config.json").is_file():
+    if isinstance(samples, (str, Path)) and RunDir(samples).is_run():
         check_n(n, load_run(str(samples)).sample_shape)  # before thousands of samples are drawn
     fake = _as_samples(samples, n, seed, verbose)
     check_n(n, tuple(fake.x.shape[1:]))  # the reference side draws n of its own
@@ -133,7 +132,7 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     sample | nearest pairs to RUN_DIR/memorisation.png."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
+    if not RunDir(run_dir).is_run():
         raise GankitError(f"{run_dir} is not a run directory (no config.json); give the directory "
                           "`gankit train` wrote, or use --samples FILE.npy --data DATASET")
     run = load_run(str(run_dir))
@@ -155,7 +154,7 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     real = _reference(ref_cfg, n, fake, verbose) if _needs_reference(names, dataset) else None
     ev = Evaluator(names, real, features, dataset, precision=precision, verbose=verbose,
                    force_features=force_features, mirror=bool(cfg.data.mirror) and data is None,
-                   panel=run_dir / "memorisation.png" if "memorisation" in names else None)
+                   panel=RunDir(run_dir).file(MEMORISATION) if "memorisation" in names else None)
     result = _summary(ev(fake), ev, fake, real, t0)
     if run.classes:  # a class-conditional run: does G draw the class asked of it (metrics/per_class.py)
         from .per_class import per_class
@@ -171,7 +170,7 @@ def _run_step(run: Any, run_dir: Path) -> Optional[int]:
     step = getattr(run, "step", None)
     if isinstance(step, int):
         return step
-    steps = [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "step" in r]
+    steps = [r["step"] for r in RunDir(run_dir).read("metrics") if "step" in r]
     return steps[-1] if steps else None
 
 
@@ -186,8 +185,7 @@ def append_row(run_dir: Path, step: Optional[int], result: Dict[str, Any]) -> No
     """One metrics.jsonl row: {"step": s, "eval/<metric>": value, ...}."""
     row: Dict[str, Any] = {"step": step if step is not None else 0}
     row.update({f"eval/{k}": v for k, v in scalar_metrics(result).items()})
-    with open(run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    RunDir(run_dir).append("metrics", row)
 
 
 def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000, precision: str = "fp32",
@@ -197,7 +195,7 @@ def fid_between(a: SampleSpec, b: SampleSpec, features: str = "", n: int = 10000
     either side is an error unless ``force_features``."""
     t0 = time.perf_counter()
     check_n(n, ())
-    first_b = isinstance(a, (str, Path)) and Path(str(a)).is_dir() and not (Path(str(a)) / "config.json").is_file()
+    first_b = isinstance(a, (str, Path)) and Path(str(a)).is_dir() and not RunDir(str(a)).is_run()
     order: List[SampleSpec] = [b, a] if first_b else [a, b]
     got: List[Samples] = []
     for spec in order:

@@ -33,6 +33,7 @@ from ..data.folder import list_images
 from ..errors import GankitError
 from ..registry import unknown_name_message
 from ..run import load_run
+from ..rundir import RunDir
 from .features import digest_tensor
 
 
@@ -184,7 +185,7 @@ def run_samples(run_dir: Path, n: int, seed: int = 0, ema: bool = True) -> Sampl
 def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, verbose: bool = True) -> Samples:
     """Samples for a spec string (see the module docstring); n caps datasets, folders and files."""
     path = Path(spec).expanduser()
-    if path.is_dir() and (path / "config.json").is_file():
+    if RunDir(path).is_run():
         return run_samples(path, n, seed)
     if path.suffix == ".npy":
         if not path.is_file():

@@ -10,12 +10,12 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 
 from ..errors import GankitError, file_in_the_way
+from ..rundir import REPORT
 from . import images, page
 from .collect import GRAD_KEYS, LOSS_KEYS, LR_KEYS, SCORE_KEYS, RunFacts, collect
 from .page import card, esc, image, kv_table
 from .svg import Marker, Series, fmt, line_chart
 
-REPORT = "report.html"
 
 
 def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = None, data: Any = None,

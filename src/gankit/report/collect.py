@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..config import RunConfig, config_diff, load_config
 from ..errors import GankitError
 from ..run import read_config, read_logs, sample_frames
+from ..rundir import DENSITY, MEMORISATION, RunDir
 
 # metrics.jsonl training keys -> what the charts call them
 LOSS_KEYS = {"loss_g": "G", "loss_d": "D"}
@@ -32,7 +33,6 @@ class RunFacts:
     changed: List[Tuple[str, Any, Any]]                 # (key, preset value, run value)
     train_rows: List[Dict[str, Any]]
     eval_rows: List[Dict[str, Any]]
-    gradients: List[Dict[str, Any]]
     events: List[Dict[str, Any]]
     sessions: List[Dict[str, Any]]                      # one per start or resume (report hook)
     frames: List[Tuple[int, Path]]
@@ -47,12 +47,10 @@ class RunFacts:
         return self.steps * max(1, t.d_steps) * t.batch_size
 
     def series(self, keys: Dict[str, str]) -> Dict[str, List[Tuple[float, float]]]:
-        """{label: [(step, value)]} for the keys present in the training rows (gradients from their log)."""
-        rows = self.gradients if keys is GRAD_KEYS and not any("grad_norm_g" in r for r in self.train_rows) \
-            else self.train_rows
+        """{label: [(step, value)]} for the keys present in the training rows (the gradient norms too)."""
         out = {}
         for key, label in keys.items():
-            pts = [(float(r["step"]), float(r[key])) for r in rows if _number(r.get(key))]
+            pts = [(float(r["step"]), float(r[key])) for r in self.train_rows if _number(r.get(key))]
             if pts:
                 out[label] = pts
         return out
@@ -128,6 +126,7 @@ def collect(run_dir: Path) -> RunFacts:
     frames = sample_frames(run_dir)
     steps = max([r.get("step", 0) for r in metrics] + [f[0] for f in frames] + [0])
     preset, changed = preset_changes(cfg)
-    extra = {name: run_dir / name for name in ("memorisation.png", "density.png") if (run_dir / name).is_file()}
-    return RunFacts(run_dir, cfg, preset, changed, train_rows, eval_rows, logs["gradients"], logs["events"],
-                    logs["sessions"], frames, steps, wall_time(logs["sessions"], train_rows), extra)
+    rd = RunDir(run_dir)
+    extra = {name: rd.file(name) for name in (MEMORISATION, DENSITY) if rd.file(name).is_file()}
+    return RunFacts(run_dir, cfg, preset, changed, train_rows, eval_rows, logs["events"], logs["sessions"],
+                    frames, steps, wall_time(logs["sessions"], train_rows), extra)

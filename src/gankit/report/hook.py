@@ -2,20 +2,13 @@
 Ctrl-C."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
-from ..jsonl import read_jsonl
-from ..run import LOGS
+from ..rundir import RunDir
 from ..train.hooks import Hook
-
-
-def _append(path: Path, row: Dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 class ReportHook(Hook):
@@ -28,19 +21,19 @@ class ReportHook(Hook):
 
     def on_start(self, trainer: Any) -> None:
         from .build import session_row
-        run = Path(trainer.run_dir)
+        run = RunDir(trainer.run_dir)
         self.t0 = time.time()
         if trainer.step == 0:  # a fresh start: what a run killed before its first checkpoint left goes
-            (run / LOGS["sessions"]).unlink(missing_ok=True)
-        self.session = sum(1 for r in read_jsonl(run / LOGS["sessions"]) if r.get("event") == "start")
-        _append(run / LOGS["sessions"], session_row(trainer, self.session))
+            run.log("sessions").unlink(missing_ok=True)
+        self.session = sum(1 for r in run.read("sessions") if r.get("event") == "start")
+        run.append("sessions", session_row(trainer, self.session))
 
     def on_end(self, trainer: Any) -> None:
         from .build import build_report
         run = Path(trainer.run_dir)
-        _append(run / LOGS["sessions"], {"event": "end", "session": self.session, "step": trainer.step,
-                                         "wall_s": round(time.time() - self.t0, 2),
-                                         "interrupted": trainer.step < trainer.total_steps})
+        RunDir(run).append("sessions", {"event": "end", "session": self.session, "step": trainer.step,
+                                        "wall_s": round(time.time() - self.t0, 2),
+                                        "interrupted": trainer.step < trainer.total_steps})
         try:
             path = build_report(run, data=trainer.data)
         except Exception as e:  # the run itself is saved; a report that fails must not hide that

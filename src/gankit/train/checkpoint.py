@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import GankitError
-
-LATEST = "latest.pt"
+from ..rundir import LATEST, step_name, step_of
 
 
 def rng_state(data_gen: torch.Generator, device: Optional[torch.device] = None) -> Dict[str, Any]:
@@ -134,7 +133,7 @@ def save(state: Dict[str, Any], ckpt_dir: Path, step: int, keep: int) -> Path:
     (a full disk, Ctrl-C) leaves the previous checkpoints as they were. latest.pt is a copy, not a link:
     copying an older step file over it never changes that step file.
     """
-    step_path, latest = ckpt_dir / f"step-{step:07d}.pt", ckpt_dir / LATEST
+    step_path, latest = ckpt_dir / step_name(step, ".pt"), ckpt_dir / LATEST
     tmp_step, tmp_latest = ckpt_dir / f".tmp-{os.getpid()}.pt", ckpt_dir / f".tmp-{os.getpid()}-latest.pt"
     needed = 2 * (state_bytes(state) + (64 << 10))  # the step file and latest.pt
     with _temporaries(step_path, needed, tmp_step, tmp_latest):
@@ -194,11 +193,12 @@ def remove_stale_temps(*folders: Path) -> List[Path]:
 
 
 def step_files(ckpt_dir: Path) -> List[Path]:
-    return sorted(ckpt_dir.glob("step-*.pt"))
+    """The step files in a checkpoints/ folder, oldest first (RunDir.step_checkpoints of its run)."""
+    return sorted(p for p in ckpt_dir.glob("step-*.pt") if step_of(p) >= 0)
 
 
 def _step_of(path: Path) -> str:
-    return path.stem.split("-")[-1].lstrip("0") or "0"
+    return str(max(step_of(path), 0))
 
 
 def _readable(path: Path) -> bool:

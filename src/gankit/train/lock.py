@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import GankitError
+from ..rundir import RunDir
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; training goes on unlocked
     fcntl = None  # type: ignore[assignment]
-
-LOCK_NAME = ".lock"
 
 
 class RunLock:
@@ -31,7 +30,7 @@ class RunLock:
 
     def __init__(self, run_dir: Union[str, Path]):
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_NAME
+        self.path = RunDir(self.run_dir).lock
         self.fd: Optional[int] = None
         self.made_dir = False
 

@@ -8,7 +8,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from ..config import RunConfig, load_config, preset_names
 from ..data import ImageData, load_data
 from ..device import pick_device
 from ..errors import Diverged
+from ..rundir import RunDir
 from . import checkpoint as ckpt
 from . import distributed
 from .builder import Components, build
@@ -235,15 +235,13 @@ class Trainer(SamplerMixin):
         if not self.dist.is_main:  # only rank 0 writes files
             return
         row = {"step": self.step, "epoch": self.epoch, "time": round(time.time() - self._t0, 3), **row}
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+        RunDir(self.run_dir).append("metrics", row)
 
     def event(self, kind: str, message: str, **info: Any) -> None:
         """A diagnosis or remedy: events.jsonl and one plain-words console line."""
         if not self.dist.is_main:
             return
-        with open(self.run_dir / "events.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, "kind": kind, "message": message, **info}) + "\n")
+        RunDir(self.run_dir).append("events", {"step": self.step, "kind": kind, "message": message, **info})
         tqdm.write(f"[gankit] step {self.step}: {message}", file=sys.stderr)
 
     def set_lr(self, which: str, lr: float) -> None:
@@ -334,14 +332,14 @@ class Trainer(SamplerMixin):
         if not self.weights_finite():
             raise self.diverged()
         if not self.dist.is_main:
-            return self.run_dir / "checkpoints" / ckpt.LATEST
-        return ckpt.save(self.state_dict(), self.run_dir / "checkpoints", self.step, self.cfg.checkpoint.keep)
+            return RunDir(self.run_dir).latest
+        return ckpt.save(self.state_dict(), RunDir(self.run_dir).checkpoints, self.step, self.cfg.checkpoint.keep)
 
     def diverged(self, since: Optional[int] = None) -> Diverged:
         """The error that stops a run whose weights or losses went non-finite, with what to do next."""
-        kept = ckpt.step_files(self.run_dir / "checkpoints")
+        kept = RunDir(self.run_dir).kept_steps()
         lower = " ".join(f"train.lr_{w}={lr:g}" for w, lr in self._lower_lrs().items())
-        where = (f"the last finite checkpoint is step {int(kept[-1].stem.split('-')[1])} (latest.pt); resume it "
+        where = (f"the last finite checkpoint is step {kept[-1]} (latest.pt); resume it "
                  f"with lower learning rates: gankit train {self.run_dir} --resume --set {lower} "
                  "--allow-change train.lr_d train.lr_g"
                  if kept else "no checkpoint was written; start again with lower learning rates (train.lr_d, "
