@@ -22,7 +22,8 @@ from ..config import all_keys
 from ..errors import GankitError
 
 # Modules that add sub-commands: each defines add_parsers(subparsers).
-PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli.report", "gankit.cli.apply", "gankit.cli.export"]
+PLUGINS = ["gankit.cli.eval", "gankit.cli.bench", "gankit.cli.style", "gankit.cli.report", "gankit.cli.apply", "gankit.cli.export",
+           "gankit.cli.project"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--class", dest="class_name", metavar="CLASS",
                     help="a class-conditional run: draw this class (its name, e.g. a subfolder's, or its number); "
                          "without it a .png grid has one row per class")
+    from .seeds import add_options
+    add_options(sp)  # --seeds, --trunc, --from/--to (cli/seeds.py)
     sp.set_defaults(func=cmd_sample)
 
     for name in PLUGINS:
@@ -138,6 +141,9 @@ def _config_from_flags(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from .. import api
+    from . import seeds
+    if seeds.wanted(args):
+        return seeds.cmd(args)
     if args.interpolate is not None:
         from ..walk import interpolate
         png, gif = interpolate(args.run_dir, args.interpolate, args.out, seed=args.seed, step=args.step,
@@ -202,9 +208,19 @@ def resource_error(e: BaseException, command: str = "train") -> Optional[str]:
     return None
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> argparse.Namespace:
+    """parse_args, but arguments a sub-command does not know are reported by that sub-command, whose --help
+    lists what it takes (argparse leaves them to the top parser, which pointed to gankit --help)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     try:
         return int(args.func(args) or 0)
     except GankitError as e:
