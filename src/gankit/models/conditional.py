@@ -79,22 +79,24 @@ class ConditionalG(nn.Module):
             return _from_base(self, name)
 
 
-class CondBatchNorm2d(nn.BatchNorm2d):
+class CondBatchNorm2d(nn.Module):
     """BatchNorm2d whose gain and bias are looked up per class: (B, C, H, W), y (B,) -> (B, C, H, W). The running
-    statistics are the batch-norm's own; ConditionalG sets ``y`` for each forward."""
+    statistics are its inner BatchNorm's (without affine; under torchrun on GPUs it becomes a SyncBatchNorm like
+    any other); ConditionalG sets ``y`` for each forward."""
 
     def __init__(self, channels: int, classes: int):
-        super().__init__(channels, affine=False)
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
         self.gain = nn.Embedding(classes, channels)
-        self.bias_ = nn.Embedding(classes, channels)
+        self.bias = nn.Embedding(classes, channels)
         nn.init.normal_(self.gain.weight, 1.0, 0.02)   # DCGAN's BatchNorm init, drawn per class
-        nn.init.zeros_(self.bias_.weight)
+        nn.init.zeros_(self.bias.weight)
         self.y: Optional[torch.Tensor] = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = super().forward(x)
+        h = self.norm(x)
         y = check_labels(self.y, self.gain.num_embeddings, "generator")
-        return h * self.gain(y).to(h.dtype)[:, :, None, None] + self.bias_(y).to(h.dtype)[:, :, None, None]
+        return h * self.gain(y).to(h.dtype)[:, :, None, None] + self.bias(y).to(h.dtype)[:, :, None, None]
 
 
 @G_CONDITIONING.register("embed")
