@@ -72,16 +72,18 @@ def test_the_model_tables_agree_with_the_builders():
     widths)."""
     for name in MODELS.names():
         cfg = apply_overrides(RunConfig(), [f"model.name={name}", "model.g_channels=2", "model.d_channels=2",
-                                            "model.g_hidden=[4]", "model.d_hidden=[4]", "model.max_channels=8"]).model
+                                            "model.g_hidden=[4]", "model.d_hidden=[4]", "model.max_channels=8"]
+                             + (["model.task=superres"] if MODELS.info(name).translates else [])).model
         for r in range(4, 41):
             info = MODELS.info(name)
             expected = info.takes("image") and (info.sizes is None or info.sizes(r))
             try:
                 G, D = build_models(cfg, (1, r, r))
                 z = torch.rand(2, r) if getattr(G, "elementwise", False) else torch.randn(2, cfg.latent_dim)
+                z = torch.randn(2, 1, r, r) if getattr(G, "translates", False) else z   # an image-to-image G
                 out = G(z)
                 built = (out[-1] if isinstance(out, list) else out).shape[1:] == (1, r, r)
-                D(out)
+                D(torch.cat([z, out], 1) if getattr(G, "translates", False) else out)   # its D sees the pair
             except (GankitError, RuntimeError, ValueError):
                 built = False
             assert built == expected, f"model {name} at {r}x{r}: built {built}, its ModelInfo says {expected}"

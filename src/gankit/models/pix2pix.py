@@ -151,6 +151,8 @@ def pix2pix(cfg: ModelConfig, shape: Tuple[int, ...]) -> Tuple[nn.Module, nn.Mod
     if cfg.task not in TASKS:
         raise GankitError(f"model.name=pix2pix needs model.task: one of {', '.join(TASKS)}; got {cfg.task!r}")
     c, s = shape[0], shape[-1]
+    if not _sizes(s) or shape[-2] != s:
+        raise GankitError(f"model.name=pix2pix builds square images of a power of two >= 16 px, got {shape[-2]}x{s}")
     G = UNetG(cfg.task, c, s, cfg.g_channels, cfg.leak)
     D = PatchD(input_channels(cfg.task, c) + c, cfg.d_channels, cfg.leak)
     return G, D
