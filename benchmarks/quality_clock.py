@@ -135,7 +135,7 @@ def main(argv=None) -> None:
     p.add_argument("--at", type=float, metavar="MINUTES", help="train each recipe exactly this many minutes of "
                    "training (--clock), then judge once: confident share and every digit's share against the aim "
                    f"(>= {AIM_CONFIDENT:.0%} confident, every digit >= {AIM_DIGIT:.0%}); e.g. --recipes mnist-fast "
-                   "--at 2 --threads 2")
+                   "--at 2 --threads 2".replace("%", "%%"))  # argparse formats help with %
     p.add_argument("--json", help="also write the curves to this JSON file")
     args = p.parse_args(argv)
     if args.quick:
