@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import GankitError
 from . import effnet
 from .msg import SQRT2, Conv, MSGDiscriminator, MSGGenerator
 from .pyramid import finest
@@ -132,6 +133,9 @@ class ProjectedDiscriminator(nn.Module):
 def build_msg_projected(cfg, shape):
     """MSG-GAN's G; D = MSG-GAN's pixel D beside a projected D on frozen EfficientNet-Lite0 features."""
     from .msg import build_msg
+    if len(shape) == 3 and shape[-1] < 16:
+        raise GankitError(f"model msg-projected needs images of at least 16x16 (its feature heads read 1/16 "
+                          f"of the size), got {tuple(shape)}")
     G, pixel = build_msg(cfg, shape)
     assert isinstance(G, MSGGenerator) and isinstance(pixel, MSGDiscriminator)
     D = ProjectedDiscriminator(pixel, shape[-1], cfg.eq_lr, effnet.pretrained())
