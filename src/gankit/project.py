@@ -52,7 +52,7 @@ def load_target(path: Union[str, Path], shape: Tuple[int, ...]) -> torch.Tensor:
     img = img.convert("L" if c == 1 else "RGB")
     side = min(img.size)
     left, top = (img.width - side) // 2, (img.height - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((r, r), Image.LANCZOS)
+    img = img.crop((left, top, left + side, top + side)).resize((r, r), Image.Resampling.LANCZOS)
     x = torch.from_numpy(np.asarray(img, dtype=np.float32).reshape(r, r, c)).permute(2, 0, 1)
     return (x / 127.5 - 1.0)[None]
 
@@ -155,7 +155,7 @@ def project(run_dir: Union[str, Path, Run], image: Union[str, Path], out: Union[
     np.save(paths["latent"], z[0].numpy().astype(np.float32))
     pair = viz.grid(torch.cat([target, x]), nrow=2)
     scale = max(1, -(-256 // pair.width))
-    pair.resize((pair.width * scale, pair.height * scale), Image.NEAREST).save(paths["side_by_side"])
+    pair.resize((pair.width * scale, pair.height * scale), Image.Resampling.NEAREST).save(paths["side_by_side"])
     dist = float(feature_distance(feats(x), feats(target))) if feats is not None else None
     return {"psnr": psnr(x, target), "feature_distance": dist, "features": feats is not None, "paths": paths,
             "steps": steps}
@@ -195,7 +195,7 @@ def walk_between(run_dir: Union[str, Path, Run], a: Union[str, Path], b: Union[s
     viz.grid(x, nrow=k).save(out)
     scale = max(1, -(-112 // x.shape[-1]))
     frames = [viz.grid(x[i:i + 1], pad=0) for i in list(range(k)) + list(range(k - 2, 0, -1))]
-    frames = [f.resize((f.width * scale, f.height * scale), Image.NEAREST) for f in frames]
+    frames = [f.resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST) for f in frames]
     gif = out.with_suffix(".gif")
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=90, loop=0)
     return out, gif
