@@ -171,8 +171,8 @@ LEVEL_KEYS = (256, 128, 64, 32, 16)   # level sizes whose keys gankit eval's tab
     "ProGAN's sliced Wasserstein distance of 7x7 Laplacian-pyramid patches, x 1e3 (swd.py)", (
         Output("swd", "mean over the pyramid levels of the patch distributions' sliced Wasserstein distance "
                "(pixels only, no network; ~0 for two draws of one set)", "lower"),
-        *(Output(f"swd_{r}", f"the same at the {r}-px level (band-pass detail; the coarsest level: colours "
-                 "and layout)", "lower") for r in LEVEL_KEYS)),
+        *(Output(f"swd_{r}", f"the same at the {r}-px level" + (" (the coarsest: colours and layout)" if r == 16
+                 else " (band-pass: the detail of that scale)"), "lower") for r in LEVEL_KEYS)),
     reference=True, features=False))
 def _swd_metric(ev: Evaluator, fake: Samples, memo: Dict[str, Any]) -> Dict[str, Any]:
     """SWD of the samples against the reference images; the reference's descriptors are kept with the
