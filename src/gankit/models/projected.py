@@ -127,9 +127,7 @@ class ProjectedDiscriminator(nn.Module):
 @MODELS.register("msg-projected", info=ModelInfo(
     data="image", sizes=lambda r: r >= 16 and not r & (r - 1),
     sizes_text="a power of two from 16 (16, 32, 64, 128, 256, ...)",
-    keys=("model.latent_dim", "model.g_channels", "model.d_channels", "model.leak", "model.eq_lr",
-          "model.max_channels", "model.min_channels", "model.g_upsample", "train.progressive", "train.pg_start", "train.pg_fade_kimg",
-          "train.pg_stable_kimg"), grows=True))
+    keys=MODELS.info("msg").keys, grows=True))
 def build_msg_projected(cfg, shape):
     """MSG-GAN's G; D = MSG-GAN's pixel D beside a projected D on frozen EfficientNet-Lite0 features."""
     from .msg import build_msg
