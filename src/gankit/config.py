@@ -47,8 +47,6 @@ class DataConfig:
     mirror: bool = False             # images: add the horizontal mirror of each (an epoch is then 2N images)
     holdout: float = 0.0             # images: this share held out of training (a fixed random split; image-to-
                                      # image models are evaluated on it); 0 = none
-    holdout: float = 0.0             # images: this share held out of training (a fixed random split; image-to-
-                                     # image models are evaluated on it); 0 = none
     labels: str = ""                 # "" = the source's own labels (mnist, fashion, cifar10); "folders" = an image
                                      # folder's first-level subfolders as classes (for model.conditional)
 
@@ -74,7 +72,6 @@ class ModelConfig:
     d_sort: bool = False             # toy-1d: D sees each set of draws sorted (order statistics)
     eq_lr: bool = False              # msg: equalised learning rate (weights N(0, 1), x sqrt(2/fan_in) at run time)
     max_channels: int = 256          # msg: the widest layer; widths per resolution in gankit/models/msg.py
-    task: str = ""                   # pix2pix: inpaint | superres | colorize (data/pairs.py)
     min_channels: int = 8            # msg: the narrowest (finest) layers; 16 costs ~15% more at 64 px
     g_upsample: str = "nearest"      # msg: G's x2 up-sampling, nearest | bilinear (no grid texture)
     task: str = ""                   # pix2pix: inpaint | superres | colorize (data/pairs.py)
@@ -93,7 +90,6 @@ class LossConfig:
     r1: float = 0.0                  # R1 penalty weight (gamma)
     gp: float = 0.0                  # gradient penalty weight (WGAN-GP: 10)
     reg_every: int = 1               # apply R1/GP every N D steps (lazy regularisation)
-    l1: float = 0.0                  # image-to-image: weight of G's L1 distance to the target (pix2pix: 100)
     l1: float = 0.0                  # image-to-image: weight of G's L1 distance to the target (pix2pix: 100)
 
 

@@ -72,12 +72,10 @@ RANGES: Dict[str, Range] = {
     "checkpoint.every": _POS_INT, "checkpoint.keep": _POS_INT, "log.every": _POS_INT,
     "eval.every": _NONNEG_INT, "eval.n": Range(2, integer=True),
     "data.holdout": Range(0, 1, hi_open=True), "loss.l1": _NONNEG,
-    "data.holdout": Range(0, 1, hi_open=True), "loss.l1": _NONNEG,
 }
 # Lists of numbers: the range of each entry.
 ITEM_RANGES: Dict[str, Range] = {"model.g_hidden": _POS_INT, "model.d_hidden": _POS_INT, "data.classes": _NONNEG_INT}
 CHOICES: Dict[str, tuple] = {
-    "model.task": ("", "inpaint", "superres", "colorize"),
     "model.task": ("", "inpaint", "superres", "colorize"),
     "data.split": ("train", "test"), "data.channels": (1, 3, None), "model.noise": ("normal", "uniform"),
     "train.optimizer": ("adam", "rmsprop"), "train.precision": ("fp32", "bf16", "fp16"),

@@ -25,7 +25,6 @@ from .fastpath import speed_up
 from .gan_loss import GANLoss
 from .optim import make_optimizer, make_scheduler
 from .translate import TranslateLoss, is_translator
-from .translate import TranslateLoss, is_translator
 
 Scheduler = Optional[torch.optim.lr_scheduler.LRScheduler]
 
