@@ -340,3 +340,22 @@ def test_the_divergence_advice_after_raised_rates_returns_to_the_presets(tiny_mn
     preset = api.resolve_config("mnist-mlp").train
     assert "last finite checkpoint is step 4" in line
     assert f"--set train.lr_d={preset.lr_d:g} train.lr_g={preset.lr_g:g} --allow-change" in line, line
+
+
+def test_a_run_saved_before_a_key_existed_resumes_without_allow_change(tiny_mnist, tmp_path):
+    """A checkpoint and config.json written before a config key was added (here model.min_channels and
+    train.pg_fit) hold the key's default by definition: resuming is no change and needs no --allow-change."""
+    run = _small_run(tiny_mnist, tmp_path / "r", "train.steps=2", "checkpoint.every=100")
+    latest = run / "checkpoints" / "latest.pt"
+    state = torch.load(latest, map_location="cpu", weights_only=False)
+    for section, key in (("model", "min_channels"), ("train", "pg_fit")):
+        del state["config"][section][key]
+    torch.save(state, latest)
+    saved = json.loads((run / "config.json").read_text())
+    del saved["model"]["min_channels"], saved["train"]["pg_fit"]
+    (run / "config.json").write_text(json.dumps(saved))
+    api.train(str(run), ["train.steps=4"], resume=True, verbose=False)
+    assert load(latest)["step"] == 4
+    # a real change is still refused
+    with pytest.raises(GankitError, match="train.lr_d"):
+        api.train(str(run), ["train.steps=6", "train.lr_d=1e-3"], resume=True, verbose=False)

@@ -102,3 +102,16 @@ def test_unknown_arguments_point_to_the_sub_commands_help(mnist_run, capsys):
     with pytest.raises(SystemExit):
         main(["sample", str(mnist_run), "--trunc", "high", "--out", "x.png"])
     assert "gankit sample --help" in capsys.readouterr().err
+
+
+def test_plain_n_sampling_writes_jpg_and_webp_grids_of_the_same_images(mnist_run, tmp_path):
+    png = api.sample(mnist_run, 9, tmp_path / "g.png", seed=4)
+    for name, fmt in (("g.jpg", "JPEG"), ("G.WEBP", "WEBP")):
+        out = api.sample(mnist_run, 9, tmp_path / name, seed=4)
+        img = Image.open(out)
+        assert img.format == fmt and img.size == Image.open(png).size
+        # lossy, but the same grid: the mean difference from the PNG is a few grey levels at most
+        diff = np.abs(np.asarray(img.convert("L"), float) - np.asarray(Image.open(png).convert("L"), float))
+        assert diff.mean() < 8
+    with pytest.raises(GankitError, match=r"\.gif"):
+        api.sample(mnist_run, 4, tmp_path / "g.gif")

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from .run import (Run, as_run_dir, check_count, check_model_fits, check_not_the_
 from .train import checkpoint as ckpt
 from .train import distributed
 from .rundir import RunDir
+from .seeds import IMAGE_SUFFIXES, save_image
 from .train.lock import RunLock
 from .train.hooks import Hook
 from .train.trainer import Trainer
@@ -189,10 +190,19 @@ def _start_or_resume(cfg: RunConfig, run_dir: Path, resume: bool, overrides: Seq
     return cfg, state
 
 
+def _with_defaults(saved: Dict[str, Any]) -> Dict[str, Any]:
+    """A saved config with every key the current version knows: a key added since the run was saved takes its
+    default, which is what that run did, so it is no change. A config that no longer reads is compared as is."""
+    try:
+        return from_dict(saved).to_dict()
+    except (GankitError, TypeError, AttributeError):
+        return saved
+
+
 def _check_resumable(cfg: RunConfig, state: dict, run_dir: Path, allowed: set) -> None:
     """One GankitError line when the checkpoint cannot continue under ``cfg``: a key that may never change, a
     change not allowed, a folder that moved, or a run already at its horizon."""
-    diff = config_diff(state["config"], cfg.to_dict())
+    diff = config_diff(_with_defaults(state["config"]), cfg.to_dict())
     fixed = [k for k in diff if k in FIXED_ON_RESUME]
     if fixed:
         key = fixed[0]
@@ -255,7 +265,7 @@ def _check_fresh_start(run_dir: Path, cfg: RunConfig) -> None:
     reason = "it has no config.json"
     try:
         saved = json.loads(rd.config.read_text(encoding="utf-8"))
-        diff = [k for k in config_diff(saved, cfg.to_dict()) if not k.startswith(RESUMABLE)
+        diff = [k for k in config_diff(_with_defaults(saved), cfg.to_dict()) if not k.startswith(RESUMABLE)
                 and k not in ("name", "description")] if isinstance(saved, dict) else ["config.json"]
         if not diff:
             return  # the same run, killed before its first checkpoint: its partial logs go
@@ -289,7 +299,8 @@ MAX_GRID = 10000  # images in one .png grid; more go to a .npy file or a folder
 
 def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int = 0,
            step: Optional[int] = None, class_name: Optional[str] = None) -> Path:
-    """Write n samples: ``.npy`` (float32, the data's scale), ``.png`` (one grid), or a folder of PNGs.
+    """Write n samples: ``.npy`` (float32, the data's scale), ``.png``/``.jpg``/``.webp`` (one grid), or a folder
+    of PNGs.
     ``step`` samples an earlier checkpoint that is still kept (checkpoints/step-*.pt) instead of the latest.
 
     The output path is checked before the run is loaded, and the free disk space before any sample is drawn;
@@ -314,11 +325,11 @@ def sample(run_dir: Union[str, Path], n: int, out: Union[str, Path], seed: int =
         _free_space_for(out, nbytes)
         out.parent.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_write(out, lambda tmp: _write_npy(tmp, run, n, seed, shape, labels), needed=nbytes)
-    elif out.suffix == ".png" and labels is None and run.classes:  # one row per class
+    elif out.suffix.lower() in IMAGE_SUFFIXES and labels is None and run.classes:  # one row per class
         labels, cols = run.class_rows(n)
-        viz.save_grid(run.generate(len(labels), seed=seed, labels=labels), out, nrow=cols)
-    elif out.suffix == ".png":
-        viz.save_grid(run.generate(n, seed=seed, labels=labels), out)
+        save_image(viz.grid(run.generate(len(labels), seed=seed, labels=labels), cols), out)
+    elif out.suffix.lower() in IMAGE_SUFFIXES:
+        save_image(viz.grid(run.generate(n, seed=seed, labels=labels)), out)
     else:
         # an uncompressed PNG's size bounds what each file can take (zlib never grows it by much)
         _free_space_for(out, n * (int(np.prod(shape)) + shape[-2] + 1024))
@@ -369,11 +380,11 @@ def _write_png_folder(out: Path, run: Run, n: int, seed: int, labels: Optional[t
 
 
 def _check_sample_out(out: Path, n: int) -> None:
-    if out.suffix and out.suffix not in (".npy", ".png"):
-        raise GankitError(f"--out must end in .npy or .png, or be a folder; got {out}")
+    if out.suffix and out.suffix.lower() not in (".npy", *IMAGE_SUFFIXES):
+        raise GankitError(f"--out must end in .npy, .png, .jpg or .webp, or be a folder; got {out}")
     if out.exists() and not out.is_dir() and not out.suffix:
-        raise GankitError(f"--out {out} is an existing file without an extension; give a .npy or .png file, "
-                          "or a folder for PNGs")
+        raise GankitError(f"--out {out} is an existing file without an extension; give a .npy, .png, .jpg or .webp "
+                          "file, or a folder for PNGs")
     if out.is_dir() and out.suffix:
         raise GankitError(f"--out {out} is a folder; give a file name inside it, such as {out / 'samples.npy'}")
     parent = file_in_the_way(out)
@@ -382,8 +393,8 @@ def _check_sample_out(out: Path, n: int) -> None:
     existing = next(p for p in (out.parent, *out.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise GankitError(f"cannot write {out}: {existing} is read-only or not yours; choose another --out")
-    if out.suffix == ".png" and n > MAX_GRID:
-        raise GankitError(f"a .png grid holds at most {MAX_GRID} images, not {n}; write them to a .npy file "
+    if out.suffix.lower() in IMAGE_SUFFIXES and n > MAX_GRID:
+        raise GankitError(f"a {out.suffix} grid holds at most {MAX_GRID} images, not {n}; write them to a .npy file "
                           "or a folder (--out DIR)")
 
 

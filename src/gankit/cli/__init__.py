@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run_dir", help="a run directory (the --out of `gankit train`)")
     sp.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     sp.add_argument("--out", required=True,
-                    help="a .npy file (float32, data scale), a .png grid, or a folder of PNGs; with --interpolate "
-                         "a .png strip (the GIF walk is written beside it)")
+                    help="a .npy file (float32, data scale), a .png, .jpg or .webp grid, or a folder of PNGs; "
+                         "with --interpolate a .png strip (the GIF walk is written beside it)")
     sp.add_argument("--seed", type=int, default=0, help="noise seed: the same seed draws the same samples (default 0)")
     sp.add_argument("--step", type=int, metavar="N",
                     help="sample the checkpoint saved at step N (one still kept in checkpoints/) instead of the latest")
