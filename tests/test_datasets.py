@@ -164,11 +164,12 @@ def test_each_picture_kind_draws_a_registered_dataset(picture, tmp_path, tiny_mn
     data = load_data(cfg, verbose=False)
     shape = data_shape(cfg)
 
-    def generate(n, seed=0, z=None):
+    def generate(n, seed=0, z=None, labels=None):
         x = torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed))
         return x * 2 - 1 if len(shape) == 3 else x
     trainer = SimpleNamespace(cfg=SimpleNamespace(data=cfg, train=SimpleNamespace(seed=0)), data=data,
-                              generate=generate, fixed_z=torch.zeros(16, 8))
+                              generate=generate, fixed_z=torch.zeros(16, 8),
+                              class_rows=lambda n: None)   # an unconditional run: no rows per class
     save_picture(trainer, tmp_path / "p.png", "t")
     assert Image.open(tmp_path / "p.png").size[0] >= 28
 
