@@ -23,6 +23,7 @@ SHAPES = {
     "resnet": [(3, 32, 32), (1, 28, 28)],
     "msg": [(3, 32, 32), (1, 16, 16)],
     "msg-projected": [(3, 32, 32), (1, 16, 16)],
+    "pix2pix": [(3, 32, 32), (1, 16, 16)],
     "toy-mlp": [(2,)],
     "toy-1d": [(100,)],
 }
@@ -48,7 +49,15 @@ def test_model_shapes(name):
     for shape in SHAPES[name]:
         torch.manual_seed(0)
         G, D = build_models(ModelConfig(name=name, latent_dim=16, g_hidden=[8], d_hidden=[8], g_channels=8,
-                                        d_channels=8, max_channels=16), shape)
+                                        d_channels=8, max_channels=16,
+                                        task="superres" if name == "pix2pix" else ""), shape)
+        if name == "pix2pix":  # a translator: G maps an input image, D judges (input, output) side by side
+            inp = torch.rand(3, *shape) * 2 - 1
+            x = G(inp)
+            _check_output(name, x, shape, 3)
+            logits = D(torch.cat([inp, x], 1))
+            assert logits.shape[0] == 3 and torch.isfinite(logits).all(), (name, shape)
+            continue
         width = shape[0] if name == "toy-1d" else 16  # toy-1d's G maps each noise draw on its own
         x = G(torch.randn(3, width))
         _check_output(name, x, shape, 3)
