@@ -19,7 +19,8 @@ PKG = SRC / "gankit"
 
 # Layers from the ground up; a module may import its own layer and those before it.
 LAYERS = [
-    {"gankit.errors", "gankit.registry", "gankit.device", "gankit.jsonl", "gankit.rundir", "gankit.viz"},
+    {"gankit.errors", "gankit.registry", "gankit.device", "gankit.jsonl", "gankit.rundir", "gankit.viz",
+     "gankit.reporter"},
     {"gankit.config", "gankit.ranges"},
     {"gankit.data", "gankit.models"},
     {"gankit.train"},

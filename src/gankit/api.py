@@ -31,6 +31,9 @@ from .train.lock import RunLock
 from .train.hooks import Hook
 from .train.trainer import Trainer
 from .train.validate import known_total_steps, validate_config
+from .reporter import Reporter
+
+_report = Reporter(__name__)
 
 # What a resumed run may change without being asked: the horizon, and settings that do not touch the training
 # computation (sampling, logging, checkpoints and evaluation draw on their own random streams).
@@ -150,9 +153,9 @@ def train(config: Union[str, RunConfig], overrides: Sequence[str] = (), out: Opt
                 before = set(run_dir.rglob("*"))
             RunDir(run_dir).truncate_logs(trainer.step)  # rows after the checkpoint will be logged again
             _write_json(RunDir(run_dir).config, cfg.to_dict())
-        if state is not None and verbose and dist.is_main:
-            print(f"[gankit] resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
-                  + (f" on {dist.world} processes" if dist.enabled else ""), flush=True)
+        if state is not None and dist.is_main:
+            _report.result(f"resuming {run_dir} at step {trainer.step}/{trainer.total_steps}"
+                           + (f" on {dist.world} processes" if dist.enabled else ""), verbose)
         trainer.fit()
     except Exception:
         if before is not None and trainer is not None and trainer.step == 0:

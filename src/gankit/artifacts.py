@@ -14,6 +14,9 @@ from .registry import CALLABLE, Registry, subclass_of
 from .rundir import DENSITY, GIF, LOSSES, RunDir
 from .train.hooks import Hook
 from . import viz
+from .reporter import Reporter
+
+_report = Reporter(__name__)
 
 # A picture is a function (trainer, path, title) that draws samples of the run into path.
 PICTURES = Registry("sample picture", expects=CALLABLE)
@@ -111,6 +114,6 @@ class ToyReportHook(Hook):
         viz.plot_1d(x, target["mean"], target["std"], RunDir(trainer.run_dir).file(DENSITY),
                     f"step {trainer.step}: KS {ks:.4f}, W1 {w1:.4f}")
         trainer.log_row({"final/ks": ks, "final/w1": w1, "final/mean": float(x.mean()), "final/std": float(x.std())})
-        if trainer.verbose:
-            print(f"[gankit] 1-D fit on 10000 samples: KS {ks:.4f}, W1 {w1:.4f}, mean {x.mean():.3f}, "
-                  f"std {x.std():.3f} (target {target['mean']:g}, {target['std']:g}); see density.png", flush=True)
+        _report.result(f"1-D fit on 10000 samples: KS {ks:.4f}, W1 {w1:.4f}, mean {x.mean():.3f}, "
+                       f"std {x.std():.3f} (target {target['mean']:g}, {target['std']:g}); see density.png",
+                       trainer.verbose)

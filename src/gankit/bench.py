@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -17,6 +16,9 @@ from . import api
 from .data import SOURCES, dataset_info, dataset_name
 from .errors import GankitError
 from .metrics.api import evaluate_run
+from .reporter import Reporter
+
+_report = Reporter(__name__)
 
 # Published rows the table is printed beside: (benchmark, source, modes, HQ %, KL) as reported; None = not given.
 PUBLISHED: Dict[str, List[Tuple[str, str, Optional[str], Optional[str]]]] = {
@@ -44,8 +46,7 @@ def bench_modes(presets: Sequence[str], seeds: int = 5, out_root: Optional[str] 
     for preset in presets:
         for seed in range(first_seed, first_seed + seeds):
             out = root / f"{Path(preset).stem if Path(preset).suffix else preset}-seed{seed}"  # a config file: its stem
-            if verbose:
-                print(f"[gankit] bench modes: training {preset} seed {seed} -> {out}", file=sys.stderr, flush=True)
+            _report.say(f"bench modes: training {preset} seed {seed} -> {out}", verbose)
             t0 = time.perf_counter()
             run_dir = api.train(preset, [f"train.seed={seed}", *overrides], out=str(out), verbose=verbose)
             wall = time.perf_counter() - t0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -31,6 +30,9 @@ from .rundir import LOGS, RunDir  # noqa: F401 (LOGS: the log names, for readers
 from .train import checkpoint as ckpt
 from .train import progressive
 from .train.sampling import SamplerMixin
+from .reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 def check_count(n: Any, what: str = "n") -> int:
@@ -103,8 +105,8 @@ def read_config(run_dir: Union[str, Path]) -> RunConfig:
         saved = ckpt.load(latest).get("config") if latest.is_file() else None
         if not isinstance(saved, dict):
             raise damaged from None
-        print(f"[gankit] {damaged}; using the config saved in {latest} (gankit train {run_dir} --resume "
-              "writes config.json again)", file=sys.stderr, flush=True)
+        _report.warn(f"{damaged}; using the config saved in {latest} (gankit train {run_dir} --resume "
+                     "writes config.json again)")
         return from_dict(saved)
 
 

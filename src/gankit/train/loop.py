@@ -17,6 +17,9 @@ import torch
 from ..errors import Diverged, Interrupted
 from . import progressive
 from .progress import Progress, step_levels
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module
     from .trainer import Trainer
@@ -83,9 +86,9 @@ def _one_step(trainer: "Trainer", bar: Progress, state: Dict[str, Any]) -> None:
 
 def run_loop(trainer: "Trainer") -> None:
     cfg = trainer.cfg
-    if cfg.train.progressive and trainer.verbose:   # which sizes the run passes, and when (fitted to short runs)
-        print(f"[gankit] {progressive.plan_line(cfg, trainer.data_shape[-1], trainer.total_steps, trainer.pg_lengths)}",
-              flush=True)
+    if cfg.train.progressive:   # which sizes the run passes, and when (fitted to short runs)
+        _report.result(progressive.plan_line(cfg, trainer.data_shape[-1], trainer.total_steps, trainer.pg_lengths),
+                       trainer.verbose)
     call_hooks(trainer, "on_start")
     # a bar on a terminal, a line every few per cent in a log; the time left follows the growth schedule
     bar = Progress(trainer.total_steps, trainer.step, cfg.name, bool(cfg.log.progress and trainer.dist.is_main),

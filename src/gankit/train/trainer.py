@@ -8,7 +8,6 @@ Example:
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..config import RunConfig, load_config, preset_names
 from ..data import ImageData, load_data
@@ -33,6 +31,9 @@ from .loop import run_loop
 from . import progressive
 from .sampling import SamplerMixin
 from .validate import steps_per_epoch
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 
 @dataclass
@@ -242,7 +243,7 @@ class Trainer(SamplerMixin):
         if not self.dist.is_main:
             return
         RunDir(self.run_dir).append("events", {"step": self.step, "kind": kind, "message": message, **info})
-        tqdm.write(f"[gankit] step {self.step}: {message}", file=sys.stderr)
+        _report.warn(f"step {self.step}: {message}")
 
     def set_lr(self, which: str, lr: float) -> None:
         """Change a learning rate now (a remedy), schedulers included."""
@@ -300,9 +301,9 @@ class Trainer(SamplerMixin):
         self.step, self.d_updates = int(s["step"]), int(s["d_updates"])
         self.perm, self.pos = s["data"]["perm"], s["data"]["pos"]
         if self.perm is not None and isinstance(self.data, ImageData) and len(self.perm) != len(self.data):
-            if self.verbose:  # data.limit changed (allowed with --allow-change): a new pass over the data
-                print(f"[gankit] the data hold {len(self.data)} items now ({len(self.perm)} when saved); "
-                      "the data order starts a new pass", file=sys.stderr, flush=True)
+            # data.limit changed (allowed with --allow-change): a new pass over the data
+            _report.say(f"the data hold {len(self.data)} items now ({len(self.perm)} when saved); "
+                        "the data order starts a new pass", self.verbose)
             self.perm, self.pos = None, 0
         p.loss.load_state_dict(s.get("loss") or {"last_d_loss": s.get("last_d_loss", float("inf"))})
         for h in self.hooks:
