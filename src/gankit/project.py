@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -28,6 +27,9 @@ from .errors import GankitError
 from .models.pyramid import finest
 from .run import Run, load_run
 from .walk import _check_steps, latent_path
+from .reporter import Reporter
+
+_report = Reporter(__name__)
 
 FEATURE_LAYERS = ("b2", "b4")   # strides 8 and 16 of EfficientNet-Lite0 (the image is seen at 128 px or more)
 MIN_FEATURE_SIZE = 128
@@ -92,7 +94,7 @@ def _features(use: bool) -> Optional[Features]:
     try:
         return Features()
     except GankitError as e:
-        print(f"[gankit] pixel loss only: {e}", file=sys.stderr, flush=True)
+        _report.say(f"pixel loss only: {e}")
         return None
 
 

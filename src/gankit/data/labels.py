@@ -17,7 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from ..errors import GankitError
-from .base import say
+from ..reporter import Reporter
+
+_report = Reporter(__name__)
 
 MIN_CLASSES = 2
 
@@ -36,7 +38,7 @@ def folder_classes(folder: Path, files: Sequence[Path], verbose: bool = True
                           f"needs {MIN_CLASSES} or more (DIR/cat/*.png, DIR/dog/*.png)")
     loose = len(files) - len(kept)
     if loose:
-        say(verbose, f"{loose} image(s) directly in {folder} belong to no class subfolder and are left out")
+        _report.say(f"{loose} image(s) directly in {folder} belong to no class subfolder and are left out", verbose)
     index = {n: i for i, n in enumerate(names)}
     return kept, names, [index[p.relative_to(folder).parts[0]] for p in kept]
 
