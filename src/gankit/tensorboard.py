@@ -23,6 +23,7 @@ from .errors import GankitError
 from .jsonl import parse_jsonl
 from .rundir import LOGS, RunDir
 from .train.hooks import Hook
+from .train.context import TrainingContext
 
 TB_DIR = "tensorboard"
 TAGS = {"loss_g": "Loss/G", "loss_d": "Loss/D", "d_real": "Scores/real", "d_fake": "Scores/fake",
@@ -77,25 +78,25 @@ class TensorBoardHook(Hook):
         self.tails: Dict[str, _Tail] = {}
         self._last_picture: Optional[Path] = None
 
-    def on_start(self, trainer: Any) -> None:
+    def on_start(self, ctx: TrainingContext) -> None:
         from torch.utils.tensorboard import SummaryWriter
-        run = Path(trainer.run_dir)
+        run = Path(ctx.run_dir)
         # purge_step: after a resume, TensorBoard hides what an earlier session logged past the checkpoint
-        self.writer = SummaryWriter(str(run / TB_DIR), purge_step=trainer.step if trainer.step > 0 else None)
+        self.writer = SummaryWriter(str(run / TB_DIR), purge_step=ctx.step if ctx.step > 0 else None)
         self.tails = {name: _Tail(run / LOGS[name]) for name in ("metrics", "events")}
         for tail in self.tails.values():  # rows already on disk were mirrored by the session that wrote them
             tail.skip_to_end()
-        self._picture(trainer)
+        self._picture(ctx)
 
-    def on_step(self, trainer: Any, stats: Dict[str, float]) -> None:
+    def on_step(self, ctx: TrainingContext, stats: Dict[str, float]) -> None:
         self._mirror()
-        self._picture(trainer)
+        self._picture(ctx)
 
-    def on_end(self, trainer: Any) -> None:
+    def on_end(self, ctx: TrainingContext) -> None:
         if self.writer is None:
             return
         self._mirror()
-        self._picture(trainer)
+        self._picture(ctx)
         self.writer.flush()
         self.writer.close()
         self.writer = None
@@ -111,12 +112,12 @@ class TensorBoardHook(Hook):
             self.writer.add_text(f"Diagnoser/{row.get('kind', 'event')}", str(row.get("message", "")),
                                  int(row.get("step", 0)))
 
-    def _picture(self, trainer: Any) -> None:
+    def _picture(self, ctx: TrainingContext) -> None:
         """The sample picture of this step, if the sample hook just saved one."""
         assert self.writer is not None
-        path = RunDir(trainer.run_dir).grid(trainer.step)
+        path = RunDir(ctx.run_dir).grid(ctx.step)
         if path.is_file() and self._last_picture != path:
             with Image.open(path) as im:
                 arr = np.asarray(im.convert("RGB"))  # (H, W, 3) uint8
-            self.writer.add_image("Samples", arr, trainer.step, dataformats="HWC")
+            self.writer.add_image("Samples", arr, ctx.step, dataformats="HWC")
             self._last_picture = path

@@ -13,13 +13,14 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data import DatasetInfo, dataset_info
+from ..train.context import TrainingContext
 
 SEED = 9137  # the diagnoser's own random stream (real batch, noise): training's stream is never touched
 
@@ -60,7 +61,7 @@ def _classifier(info: DatasetInfo) -> Optional[Callable[[torch.Tensor], torch.Te
 class Diversity:
     """Spread and coverage of G's samples from fixed noise, relative to a fixed real batch."""
 
-    def __init__(self, ctx: Any, n: int):
+    def __init__(self, ctx: TrainingContext, n: int):
         data, info = ctx.data, dataset_info(ctx.cfg.data)
         gen = torch.Generator().manual_seed(SEED)
         if info.kind == "image":
@@ -98,7 +99,7 @@ class Diversity:
         return int((counts >= max(1.0, len(x) / k / 4)).sum())
 
     @torch.no_grad()
-    def measure(self, ctx: Any) -> Dict[str, float]:
+    def measure(self, ctx: TrainingContext) -> Dict[str, float]:
         """{"spread": ratio to real, "coverage": ratio to real (when known), "covered", "real_covered"}."""
         x = ctx.generate(self.n, z=self.z, ema=False)
         if not torch.isfinite(x).all():
@@ -110,7 +111,7 @@ class Diversity:
         return out
 
 
-def grad_norms(ctx: Any) -> Dict[str, float]:
+def grad_norms(ctx: TrainingContext) -> Dict[str, float]:
     """L2 norms of the gradients G and D received in their last update (NaN/inf when they were)."""
     out = {}
     for key, model in (("grad_g", ctx.G), ("grad_d", ctx.D)):

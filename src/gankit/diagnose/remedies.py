@@ -19,13 +19,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 
 from ..data import ImageData
 from ..registry import Registry, instance_of
 from ..rundir import RunDir
 from ..train.context import TrainingContext
+
+if TYPE_CHECKING:  # annotations only: the diagnoser imports this module
+    from . import DiagnoseHook
 
 LADDERS = {
     "d_wins": ["lower_momentum", "lower_lr_d", "augment", "noise", "skip_d", "dropout"],
@@ -45,7 +48,7 @@ AUGMENT = "translation,color"   # the folder presets' policy
 ADA_TARGET = 0.6                # StyleGAN2-ADA's target for E[sign(D(real))]
 
 
-def _always(ctx: Any) -> bool:
+def _always(ctx: TrainingContext) -> bool:
     return True
 
 
@@ -56,7 +59,7 @@ class Remedy:
     applies: Callable[[Any], bool] = _always   # False: this run has nothing for the remedy to change
     concrete: Optional[Callable[..., str]] = None   # (ctx, hook, kind) -> the advice with this run's numbers
 
-    def hint(self, ctx: Any, hook: Any, kind: str) -> str:
+    def hint(self, ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
         """The suggestion for this run: with its own values where the remedy knows them, else the advice."""
         return self.concrete(ctx, hook, kind) if self.concrete is not None else self.advice
 
@@ -91,7 +94,7 @@ def _dropout_below_max(ctx: TrainingContext) -> bool:
 
 
 @remedy("lower_momentum", "use Adam's beta1 = 0.5 (DCGAN's setting), e.g. --set train.beta1=0.5", _high_momentum)
-def lower_momentum(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
+def lower_momentum(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
     """Adam with beta1 0.9 (torch's default, lesson 001) overshoots in the GAN game; Radford et al. 2016 found
     0.5 stable. Skipped when the run already uses beta1 <= 0.5 or another optimizer."""
     if not _high_momentum(ctx):
@@ -119,12 +122,12 @@ def _resume_with(ctx: TrainingContext, keys: Dict[str, Any], at: Optional[int] =
     return f"{start}gankit train {run} --resume --allow-change {' '.join(keys)} --set {sets}"
 
 
-def _lower_lr_d_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+def _lower_lr_d_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
     half = ctx.lr("d") * LR_FACTOR
     return f"halve D's learning rate: stop this run, then {_resume_with(ctx, {'train.lr_d': half})}"
 
 
-def _rollback_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+def _rollback_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
     target = hook.rollback_target(kind)
     step = int(target["step"]) if target is not None else None
     lrs = {f"train.lr_{w}": ctx.lr(w) * LR_FACTOR for w in ("d", "g")}
@@ -141,14 +144,14 @@ def _rollback_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
 
 
 @remedy("lower_lr_d", "lower D's learning rate, e.g. --set train.lr_d=<half of it>", concrete=_lower_lr_d_advice)
-def lower_lr_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+def lower_lr_d(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     old = ctx.lr("d")
     ctx.set_lr("d", old * LR_FACTOR)
     return {"message": f"halved the discriminator's learning rate ({old:.3g} -> {old * LR_FACTOR:.3g})",
             "changes": {"lr_d": [old, old * LR_FACTOR]}}
 
 
-def _noise_levels(hook: Any, ctx: TrainingContext) -> Dict[str, float]:
+def _noise_levels(hook: "DiagnoseHook", ctx: TrainingContext) -> Dict[str, float]:
     """The noise the remedy adds: instance noise for every loss, label noise for losses with targets."""
     real = hook.diversity.real
     std = 1.0 if isinstance(ctx.data, ImageData) else float(real.std(0).mean())
@@ -159,7 +162,7 @@ def _noise_levels(hook: Any, ctx: TrainingContext) -> Dict[str, float]:
     return level
 
 
-def _noise_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+def _noise_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
     level = _noise_levels(hook, ctx)
     what = "instance noise and label noise" if "label_noise" in level else "instance noise"
     return (f"add {what} to what D sees: stop this run, then "
@@ -168,7 +171,7 @@ def _noise_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
 
 @remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1",
         concrete=_noise_advice)
-def noise(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+def noise(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     lc = ctx.cfg.loss
     level = _noise_levels(hook, ctx)
     steps = FADE * hook.s.window
@@ -189,7 +192,7 @@ def _small_images(ctx: TrainingContext) -> bool:
             and not ctx.cfg.train.ada_target > 0)
 
 
-def _augment_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
+def _augment_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
     n = ctx.data.images.shape[0]
     if not ctx.cfg.train.augment:
         return (f"augment what D sees, real and fake alike (DiffAugment; {n} images are few enough for D to learn "
@@ -202,7 +205,7 @@ def _augment_advice(ctx: TrainingContext, hook: Any, kind: str) -> str:
 
 @remedy("augment", f"augment what D sees on a small image set, e.g. --set train.augment={AUGMENT} "
                    f"(or train.ada_target={ADA_TARGET} when it is on)", _small_images, concrete=_augment_advice)
-def augment(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
+def augment(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
     """DiffAugment (translation and colour) on real and fake when a small image set has none; a run that already
     augments is left to the next rung (adaptive augmentation is suggested with a resume: see the module doc)."""
     if not _small_images(ctx) or ctx.cfg.train.augment:
@@ -215,7 +218,7 @@ def augment(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Opti
 
 
 @remedy("skip_d", "skip D's updates while its loss is low, e.g. --set train.d_skip_below=0.1")
-def skip_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+def skip_d(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     recent = [r[1] for r in list(hook.rows)[-10:]]
     threshold = max(2 * hook.s.d_loss_floor, 1.5 * sum(recent) / max(len(recent), 1))
     rem.set_cfg(ctx, "train.d_skip_below", round(threshold, 4))
@@ -224,7 +227,7 @@ def skip_d(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[
 
 
 @remedy("dropout", "raise dropout in D, e.g. --set model.d_dropout=0.5", _dropout_below_max)
-def dropout(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
+def dropout(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
     if not _dropout_below_max(ctx):
         return None
     old = ctx.dropout()
@@ -236,7 +239,7 @@ def dropout(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Opti
 
 @remedy("rollback", "resume from an earlier checkpoint with both learning rates halved (train.lr_d, train.lr_g)",
         concrete=_rollback_advice)
-def rollback(rem: "Remedies", hook: Any, ctx: TrainingContext, kind: str) -> Dict[str, Any]:
+def rollback(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Dict[str, Any]:
     to = hook.rollback(ctx, kind)
     if to is None and kind == "collapse":
         return None  # samples were never diverse after the warm-up: nothing to go back to
@@ -260,7 +263,7 @@ class Remedies:
         self.fade: Optional[Dict[str, Any]] = None
         self.log: list = []                      # (step, name) of every remedy applied
 
-    def apply(self, name: str, kind: str, hook: Any, ctx: TrainingContext) -> Optional[Dict[str, Any]]:
+    def apply(self, name: str, kind: str, hook: "DiagnoseHook", ctx: TrainingContext) -> Optional[Dict[str, Any]]:
         """Apply remedy `name` for a finding of `kind`; None when it does not apply to this run."""
         done = REMEDIES[name].fn(self, hook, ctx, kind)
         if done is not None:

@@ -15,6 +15,7 @@ from . import images, page
 from .collect import GRAD_KEYS, LOSS_KEYS, LR_KEYS, SCORE_KEYS, RunFacts, collect
 from .page import card, esc, image, kv_table
 from .svg import Marker, Series, fmt, line_chart
+from ..train.context import TrainingContext
 
 
 
@@ -240,13 +241,13 @@ def memorisation(f: RunFacts) -> str:
     return image(uri, "memorisation", 800) if uri else '<p class="note">memorisation.png could not be read</p>'
 
 
-def session_row(trainer: Any, session: int) -> Dict[str, Any]:
+def session_row(ctx: TrainingContext, session: int) -> Dict[str, Any]:
     """What the report hook records when a run starts or resumes (sessions.jsonl)."""
-    device = getattr(trainer, "device", None)
+    device = getattr(ctx, "device", None)
     import torch.distributed as dist
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1  # torchrun processes
-    return {"event": "start", "session": session, "step": trainer.step, "total_steps": trainer.total_steps,
+    return {"event": "start", "session": session, "step": ctx.step, "total_steps": ctx.total_steps,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "torch": torch.__version__,
             "python": platform.python_version(), "device": str(device) if device is not None else "?",
-            "threads": torch.get_num_threads(), "precision": trainer.cfg.train.precision,
+            "threads": torch.get_num_threads(), "precision": ctx.cfg.train.precision,
             "world": world}

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..train.losses import LOSSES
+from ..train.context import TrainingContext
 
 
 @contextlib.contextmanager
@@ -41,10 +42,10 @@ def _device(D: nn.Module) -> torch.device:
     return next(D.parameters()).device
 
 
-def d_curve_1d(trainer: Any, x: np.ndarray, points: int = 200, sets: int = 16) -> Tuple[np.ndarray, np.ndarray]:
+def d_curve_1d(ctx: TrainingContext, x: np.ndarray, points: int = 200, sets: int = 16) -> Tuple[np.ndarray, np.ndarray]:
     """(xs, D(xs)) over mean +- 5 std of the target for a set discriminator (see the module docstring)."""
-    D, width = trainer.D, int(trainer.cfg.data.dim)
-    mean, std = trainer.data.target["mean"], trainer.data.target["std"]
+    D, width = ctx.D, int(ctx.cfg.data.dim)
+    mean, std = ctx.data.target["mean"], ctx.data.target["std"]
     xs = np.linspace(mean - 5 * std, mean + 5 * std, points)
     draws = torch.as_tensor(np.asarray(x, dtype=np.float32).ravel())
     if draws.numel() < sets * width:
@@ -63,11 +64,11 @@ def _pack_partners(data: Any, n: int, pack: int, gen: torch.Generator) -> torch.
     return data.sample(n * (pack - 1), gen).view(n, pack - 1, -1)  # (n, pack-1, 2) real partners
 
 
-def d_field_2d(trainer: Any, x: np.ndarray, span: float, res: int = 64, arrows: int = 256,
+def d_field_2d(ctx: TrainingContext, x: np.ndarray, span: float, res: int = 64, arrows: int = 256,
                partners: int = 4) -> Dict[str, Any]:
     """D's sigmoid over [-span, span]^2 (heat, res x res, rows = y), real samples, and the arrows
     -d loss_G / dx at `arrows` generated points (their positions `at` and vectors `uv`)."""
-    D, cfg = trainer.D, trainer.cfg
+    D, cfg = ctx.D, ctx.cfg
     pack = max(1, int(cfg.model.pack))
     dev = _device(D)
     gen = torch.Generator().manual_seed(0)
@@ -80,7 +81,7 @@ def d_field_2d(trainer: Any, x: np.ndarray, span: float, res: int = 64, arrows: 
         else:
             probs = []
             for _ in range(partners):
-                packs = torch.cat([pts[:, None], _pack_partners(trainer.data, len(pts), pack, gen)], 1)
+                packs = torch.cat([pts[:, None], _pack_partners(ctx.data, len(pts), pack, gen)], 1)
                 probs.append(torch.sigmoid(D(packs.reshape(-1, 2).to(dev)).float()).cpu())
             heat = torch.stack(probs).mean(0)
     n = (min(arrows, len(x)) // pack) * pack
@@ -88,6 +89,6 @@ def d_field_2d(trainer: Any, x: np.ndarray, span: float, res: int = 64, arrows: 
     with evaluating(D):
         loss = LOSSES.get(cfg.loss.name).g(D(fake).float())
         (grad,) = torch.autograd.grad(loss, fake)  # wrt the points only: D's own .grad stays as training left it
-    real = trainer.data.sample(1000, gen).numpy()
+    real = ctx.data.sample(1000, gen).numpy()
     return {"heat": heat.view(res, res).numpy(), "extent": (-span, span, -span, span), "real": real,
             "at": fake.detach().cpu().numpy(), "uv": (-grad).cpu().numpy()}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from ..rundir import RunDir
 from ..train.hooks import Hook
 from ..reporter import Reporter
+from ..train.context import TrainingContext
 
 _report = Reporter(__name__)
 
@@ -21,25 +21,25 @@ class ReportHook(Hook):
         self.session = 0
         self.t0 = time.time()
 
-    def on_start(self, trainer: Any) -> None:
+    def on_start(self, ctx: TrainingContext) -> None:
         from .build import session_row
-        run = RunDir(trainer.run_dir)
+        run = RunDir(ctx.run_dir)
         self.t0 = time.time()
-        if trainer.step == 0:  # a fresh start: what a run killed before its first checkpoint left goes
+        if ctx.step == 0:  # a fresh start: what a run killed before its first checkpoint left goes
             run.log("sessions").unlink(missing_ok=True)
         self.session = sum(1 for r in run.read("sessions") if r.get("event") == "start")
-        run.append("sessions", session_row(trainer, self.session))
+        run.append("sessions", session_row(ctx, self.session))
 
-    def on_end(self, trainer: Any) -> None:
+    def on_end(self, ctx: TrainingContext) -> None:
         from .build import build_report
-        run = Path(trainer.run_dir)
-        RunDir(run).append("sessions", {"event": "end", "session": self.session, "step": trainer.step,
+        run = Path(ctx.run_dir)
+        RunDir(run).append("sessions", {"event": "end", "session": self.session, "step": ctx.step,
                                         "wall_s": round(time.time() - self.t0, 2),
-                                        "interrupted": trainer.step < trainer.total_steps})
+                                        "interrupted": ctx.step < ctx.total_steps})
         try:
-            path = build_report(run, data=trainer.data)
+            path = build_report(run, data=ctx.data)
         except Exception as e:  # the run itself is saved; a report that fails must not hide that
             _report.warn(f"the report could not be written ({type(e).__name__}: {str(e)[:120]}); "
                          f"try: gankit report {run}")
             return
-        _report.say(f"report: {path}", trainer.verbose)
+        _report.say(f"report: {path}", ctx.verbose)
