@@ -16,7 +16,8 @@ from gankit.config import DataConfig
 from gankit.data import load_data
 from gankit.data.pairs import (baseline, blur_fill, downscale, hole_masks, holdout_split, make_inputs)
 from gankit.errors import GankitError
-from gankit.metrics.restore import chroma_error, psnr, ssim
+from gankit.metrics.features import get_extractor
+from gankit.metrics.restore import chroma_error, output_kid, psnr, ssim
 from gankit.train.checkpoint import load
 
 TINY = ["log.progress=false", "train.threads=1", "train.batch_size=4", "model.g_channels=4", "model.d_channels=4",
@@ -156,8 +157,8 @@ def test_chroma_error_is_zero_for_the_same_colour_and_positive_for_grey():
 
 
 # ---- training, resume, apply, eval ---------------------------------------------------------------------------
-def _train(folder: Path, out: Path, task: str, steps: int, resume: bool = False) -> Path:
-    opts = TINY + [f"data.path={folder}", f"model.task={task}", f"train.steps={steps}"]
+def _train(folder: Path, out: Path, task: str, steps: int, resume: bool = False, extra: tuple = ()) -> Path:
+    opts = TINY + [f"data.path={folder}", f"model.task={task}", f"train.steps={steps}", *extra]
     if resume:
         return api.train(str(out), [f"train.steps={steps}"], resume=True, verbose=False)
     return api.train(f"{task}-64", opts, out=str(out), verbose=False)
@@ -215,6 +216,50 @@ def test_eval_compares_with_the_baseline_on_held_out_images(folder, tmp_path, ca
     assert result["split"] == "held-out" and result["n"] == 1 and result["baseline_name"] == "grey"
     assert set(result["gankit"]) == set(result["baseline"]) == {"psnr", "ssim", "chroma_error"}
     assert '"eval/psnr_grey"' in (run / "metrics.jsonl").read_text()
+
+
+def test_kid_of_the_outputs_is_small_for_images_like_the_originals_and_large_for_noise():
+    blocky = lambda seed: torch.cat([F.interpolate(images(1, 8, seed=seed + i), size=28) for i in range(40)])  # noqa: E731
+    x = blocky(0)
+    noise = torch.rand(40, 3, 28, 28, generator=gen(9)) * 2 - 1
+    k = output_kid(get_extractor("mnist", device="cpu"), x, alike=blocky(100), noise=noise, flat=torch.zeros_like(x))
+    assert abs(k["alike"]) < 0.01 * k["noise"] and abs(k["alike"]) < 0.01 * k["flat"]
+    with pytest.raises(GankitError, match="at least 2 held-out images"):
+        output_kid(get_extractor("mnist", device="cpu"), x[:1], same=x[:1])
+
+
+def test_eval_kid_of_the_outputs_on_request(folder, tmp_path, capsys):
+    run = _train(folder, tmp_path / "sr", "superres", 2, extra=["data.holdout=0.25"])
+    assert main(["eval", str(run), "--json", "--metrics", "kid", "--features", "mnist", "--force-features"]) == 0
+    import json
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 5
+    assert result["gankit"]["kid_mnist"] >= -1 and result["baseline"]["kid_mnist"] >= -1
+    assert '"eval/kid_mnist_bicubic"' in (run / "metrics.jsonl").read_text()
+    assert main(["eval", str(run), "--metrics", "fid", "--no-append"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--metrics takes only kid" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,what", [
+    (["--interpolate", "4", "--out", "W.png"], "--interpolate"),
+    (["--seeds", "0-3", "--out", "S.png"], "--seeds"),
+    (["--seeds", "1", "--trunc", "0.7", "--out", "S.png"], "--trunc"),
+    (["--interpolate", "4", "--from", "a.npy", "--to", "b.npy", "--out", "W.png"], "--from/--to"),
+    (["PROJECT", "P.png", "--out", "proj"], "projecting a picture"),
+])
+def test_latent_commands_on_a_translator_are_one_line(folder, tmp_path, capsys, args, what):
+    run = _train(folder, tmp_path / "cz", "colorize", 1)
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.zeros(8, np.float32))
+    _png(tmp_path / "P.png", 16, 16)
+    capsys.readouterr()
+    args = [str(tmp_path / a) if a.endswith((".png", ".npy")) or a == "proj" else a for a in args]
+    cmd = ["project", str(run), *args[1:]] if args[0] == "PROJECT" else ["sample", str(run), *args]
+    assert main(cmd) == 2
+    assert not (tmp_path / "proj").exists()
+    err = capsys.readouterr().err.strip()
+    assert "translates images" in err and what in err and len(err.splitlines()) == 1
 
 
 # ---- bad input: one line, exit status 2 ----------------------------------------------------------------------

@@ -40,7 +40,21 @@ def latent_path(a: torch.Tensor, b: torch.Tensor, k: int, noise: str, endpoint: 
     return slerp(a, b, t) if noise == "normal" else torch.lerp(a[None], b[None], t[:, None])
 
 
+def no_latent(run_dir: Union[str, Path], task: str, what: str) -> GankitError:
+    """The one line for a run whose G translates images (pix2pix): it has no latent for ``what`` to choose."""
+    return GankitError(f"{run_dir} translates images (model.task={task}): it has no latent, so {what} does not "
+                       "apply; gankit sample RUN --n N shows it on held-out images, gankit apply RUN IMAGES --out "
+                       "DIR runs it on yours")
+
+
+def check_latent(run: Run, what: str) -> None:
+    """``no_latent`` raised for a translator run."""
+    if getattr(run.G, "translates", False):
+        raise no_latent(run.run_dir, run.cfg.model.task, what)
+
+
 def _check(run: Run, k: int) -> None:
+    check_latent(run, "a latent walk (--interpolate)")
     if len(run.data_shape) != 3:
         raise GankitError(f"latent walks draw images; {run.cfg.data.name} samples are vectors "
                           "(sample them to a .npy file instead)")

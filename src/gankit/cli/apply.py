@@ -44,9 +44,44 @@ def translator_eval(args: argparse.Namespace) -> bool:
         return False
     from ..metrics.restore import evaluate_translator
     from ..run import load_run
-    result = evaluate_translator(load_run(args.run_dir), n=args.n, append=not args.no_append, verbose=True)
+    features = _translator_features(args, cfg)
+    result = evaluate_translator(load_run(args.run_dir), n=args.n, append=not args.no_append, verbose=True,
+                                 features=features)
     print(json.dumps(result) if args.json else restore_table(result))
     return True
+
+
+def refuse_translator(run_dir: str, what: str) -> None:
+    """One line when ``run_dir`` holds an image-to-image run, which has no latent for ``what`` (read from its
+    config, before anything is loaded); other runs and non-runs pass (their own checks follow)."""
+    from pathlib import Path
+    from ..models import MODELS
+    from ..run import read_config
+    from ..walk import no_latent
+    if not (Path(run_dir) / "config.json").is_file():
+        return
+    cfg = read_config(Path(run_dir))
+    if cfg.model.name in MODELS and MODELS.info(cfg.model.name).translates:
+        raise no_latent(run_dir, cfg.model.task, what)
+
+
+def _translator_features(args: argparse.Namespace, cfg) -> str:
+    """The extractor for KID of a translator's outputs ("" when --metrics does not ask for kid): PSNR/SSIM are
+    always measured; kid is the one sample metric a translator takes (Inception features take minutes on a CPU,
+    so it is not on by default)."""
+    from ..errors import GankitError
+    from ..metrics.defaults import check_fit, default_features
+    metrics = [m.strip() for m in (args.metrics or "").split(",") if m.strip()]
+    other = [m for m in metrics if m != "kid"]
+    if other:
+        raise GankitError(f"an image-to-image run is measured by PSNR/SSIM against the baseline; --metrics takes "
+                          f"only kid (of the outputs) for it, got {', '.join(other)}")
+    if not metrics:
+        return ""
+    features = args.features or default_features(cfg.data.name)
+    if not args.force_features:
+        check_fit(features, "image", cfg.data.name, cfg.data.channels or 3, str(args.run_dir))
+    return features
 
 
 def restore_table(result: dict) -> str:
@@ -56,5 +91,8 @@ def restore_table(result: dict) -> str:
              f"  {'measure':<14}{'gankit':>10}{base:>12}"]
     for k, v in result["gankit"].items():
         lines.append(f"  {k:<14}{v:>10.4f}{result['baseline'][k]:>12.4f}")
-    lines.append("  (psnr in dB, higher is better; ssim up to 1; chroma_error on 0-255, lower is better)")
+    note = "psnr in dB, higher is better; ssim up to 1; chroma_error on 0-255, lower is better"
+    if any(k.startswith("kid_") for k in result["gankit"]):
+        note += "; kid of the outputs to the originals, lower is better"
+    lines.append(f"  ({note})")
     return "\n".join(lines)

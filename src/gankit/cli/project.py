@@ -23,6 +23,8 @@ def add_parsers(sub) -> None:
 
 def cmd_project(args: argparse.Namespace) -> int:
     from ..project import project
+    from .apply import refuse_translator
+    refuse_translator(args.run_dir, "projecting a picture")
     r = project(args.run_dir, args.picture, args.out, steps=args.steps, use_features=not args.pixels_only,
                 seed=args.seed, step=args.step)
     feat = f", feature distance {r['feature_distance']:.3f}" if r["feature_distance"] is not None else ""

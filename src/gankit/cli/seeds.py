@@ -37,6 +37,8 @@ def cmd(args: argparse.Namespace) -> int:
         if args.seeds is not None or args.trunc is not None:
             raise GankitError("--from/--to walk between the given latents; --seeds and --trunc do not apply")
         from ..project import walk_between
+        from .apply import refuse_translator
+        refuse_translator(args.run_dir, "a walk between latents (--from/--to)")
         png, gif = walk_between(args.run_dir, args.from_latent, args.to_latent, args.interpolate, args.out,
                                 step=args.step)
         print(f"wrote a {args.interpolate}-step walk from {args.from_latent} to {args.to_latent}: {png} and {gif}")
@@ -45,6 +47,8 @@ def cmd(args: argparse.Namespace) -> int:
         raise GankitError("--interpolate walks between random latents (or --from/--to); --seeds and --trunc draw "
                           "images by seed: use one or the other")
     from ..seeds import parse_seeds, sample_seeds
+    from .apply import refuse_translator
+    refuse_translator(args.run_dir, "drawing by seed (--seeds, --trunc)")
     if args.seeds is not None:
         seeds = parse_seeds(args.seeds)
     else:

@@ -9,7 +9,10 @@ All measures take images in [-1, 1] and compare them on [0, 1]:
 * SSIM (Wang et al. 2004): an 11x11 Gaussian window (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, valid positions
   only, per channel, averaged;
 * chroma error: the mean absolute difference of the Cb and Cr channels (ITU-R 601, 0-255 scale), the colour
-  that the luminance does not say (colourisation).
+  that the luminance does not say (colourisation);
+* on request (``features``: an extractor's name), KID of the outputs: the kernel distance of the outputs'
+  features to the originals' (``fid.kid``), for gankit and the baseline; it asks whether the outputs look like
+  the images, where PSNR and SSIM ask whether they are the same images.
 
 Example:
     >>> result = evaluate_translator(load_run("runs/superres"))
@@ -27,6 +30,9 @@ import torch.nn.functional as F
 from ..data import load_data
 from ..data.pairs import baseline, make_inputs
 from ..errors import GankitError
+from .features import Extractor, extract, get_extractor
+from .fid import kid
+from .sources import to_uint8
 
 BASELINES = {"superres": "bicubic", "inpaint": "blur fill", "colorize": "grey"}
 EVAL_SEED = 7          # the holes of the evaluation: the same for every run
@@ -101,14 +107,32 @@ def translate(G: torch.nn.Module, inp: torch.Tensor, batch: int = 64) -> torch.T
     return torch.cat(out).clamp(-1, 1)
 
 
-def compare(task: str, G: torch.nn.Module, images: torch.Tensor, seed: int = EVAL_SEED) -> Dict[str, Any]:
-    """gankit and the baseline on target images (N, C, H, W) in [-1, 1]: the mean of each measure."""
+def output_kid(extractor: Extractor, images: torch.Tensor, **outputs: torch.Tensor) -> Dict[str, float]:
+    """KID (the mean over subsets) of each set of ``outputs`` (N, C, H, W) in [-1, 1] to the originals
+    ``images``, on the extractor's features of the images rounded to uint8 (as written to PNG)."""
+    if len(images) < 2:
+        raise GankitError(f"KID of the outputs needs at least 2 held-out images, got {len(images)}; "
+                          "raise data.holdout or leave out --metrics kid")
+    real = extract(extractor, to_uint8(images))["features"]
+    return {name: round(kid(real, extract(extractor, to_uint8(x))["features"])[0], 6)
+            for name, x in outputs.items()}
+
+
+def compare(task: str, G: torch.nn.Module, images: torch.Tensor, seed: int = EVAL_SEED,
+            extractor: Optional[Extractor] = None) -> Dict[str, Any]:
+    """gankit and the baseline on target images (N, C, H, W) in [-1, 1]: the mean of each measure (and with
+    ``extractor``, ``kid_<its name>`` of the outputs)."""
     inp = make_inputs(task, images, torch.Generator().manual_seed(seed))
     out = translate(G, inp)
     base = baseline(task, inp, images.shape[1]).clamp(-1, 1)
     mean = lambda d: {k: round(float(v.mean()), 4) for k, v in d.items()}  # noqa: E731
-    return {"task": task, "n": len(images), "baseline_name": BASELINES[task],
-            "gankit": mean(scores(task, out, images, inp)), "baseline": mean(scores(task, base, images, inp))}
+    result = {"task": task, "n": len(images), "baseline_name": BASELINES[task],
+              "gankit": mean(scores(task, out, images, inp)), "baseline": mean(scores(task, base, images, inp))}
+    if extractor is not None:
+        k = output_kid(extractor, images, gankit=out, baseline=base)
+        result["gankit"][f"kid_{extractor.name}"] = k["gankit"]
+        result["baseline"][f"kid_{extractor.name}"] = k["baseline"]
+    return result
 
 
 def heldout_images(cfg: Any, verbose: bool = False) -> Tuple[torch.Tensor, str]:
@@ -122,16 +146,19 @@ def heldout_images(cfg: Any, verbose: bool = False) -> Tuple[torch.Tensor, str]:
 
 
 def evaluate_translator(run: Any, n: int = 0, append: bool = False, verbose: bool = False,
-                        held: Optional[Tuple[torch.Tensor, str]] = None) -> Dict[str, Any]:
+                        held: Optional[Tuple[torch.Tensor, str]] = None, features: str = "") -> Dict[str, Any]:
     """PSNR/SSIM (and the hole's PSNR, the chroma error) of a translator run and of the baseline on its held-out
-    images (the first ``n``; 0 = all; ``held``: them and their split when the caller has loaded them); with
-    ``append``, one ``eval/*`` row in RUN_DIR/metrics.jsonl."""
+    images (the first ``n``; 0 = all; ``held``: them and their split when the caller has loaded them), and with
+    ``features`` (an extractor's name) KID of the outputs; with ``append``, one ``eval/*`` row in
+    RUN_DIR/metrics.jsonl."""
     if not getattr(run.G, "translates", False):
         raise GankitError(f"{run.run_dir} is not an image-to-image run (model.task); use gankit eval's "
                           "sample metrics for it")
     images, split = held if held is not None else heldout_images(run.cfg, verbose)
     images = images[:n] if n > 0 else images
-    result = {**compare(run.cfg.model.task, run.sampling_model(), images), "split": split, "step": run.step}
+    ext = get_extractor(features, device="cpu") if features else None
+    result = {**compare(run.cfg.model.task, run.sampling_model(), images, extractor=ext), "split": split,
+              "step": run.step}
     if append:
         row = {f"eval/{k}": v for k, v in result["gankit"].items()}
         row.update({f"eval/{k}_{result['baseline_name'].replace(' ', '_')}": v
