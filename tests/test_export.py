@@ -11,7 +11,7 @@ from gankit import api
 from gankit.cli import main
 from gankit.config import ModelConfig
 from gankit.export import example_input, read_metadata, write_generator
-from gankit.models import MODELS, build_models
+from gankit.models import MODELS, build_models, traits_of
 from gankit.models.pyramid import finest
 
 from conftest import TINY
@@ -37,7 +37,7 @@ def _small(name: str, **kw) -> ModelConfig:
 
 
 def _meta(G, shape, noise="normal"):
-    elementwise = getattr(G, "elementwise", False)
+    elementwise = traits_of(G).elementwise
     return {"format": "gankit-generator", "latent_dim": 1 if elementwise else 8, "noise": noise, "classes": [],
             "output": "images" if len(shape) == 3 else "samples", "run": "t", "step": 0, "weights": "ema",
             "output_shape": list(shape), "kind": "image" if len(shape) == 3 else "vector"}

@@ -2,7 +2,7 @@
 import torch
 
 from gankit.config import ModelConfig, apply_overrides, load_config
-from gankit.models import build_models
+from gankit.models import build_models, traits_of
 from gankit.models.mlp import ElementwiseGenerator, SetDiscriminator
 from gankit.train.trainer import Trainer
 
@@ -32,7 +32,7 @@ def test_sorted_set_discriminator_ignores_the_order_of_draws():
 
 def test_toy_1d_builder_follows_the_config():
     G, D = build_models(ModelConfig(name="toy-1d", g_hidden=[8], d_hidden=[8, 8], d_sort=True, leak=0.0), (12,))
-    assert isinstance(G, ElementwiseGenerator) and getattr(G, "elementwise", False)
+    assert isinstance(G, ElementwiseGenerator) and traits_of(G).elementwise
     assert isinstance(D, SetDiscriminator) and D.sort
     assert not any(isinstance(m, torch.nn.LeakyReLU) for m in D.modules())  # leak 0: the lesson's ReLU
 

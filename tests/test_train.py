@@ -6,7 +6,7 @@ import torch
 
 from gankit import api
 from gankit.config import ModelConfig
-from gankit.models import MODELS, build_models
+from gankit.models import MODELS, build_models, traits_of
 from conftest import TINY
 
 
@@ -63,7 +63,7 @@ def test_model_shapes(name):
         _check_output(name, x, shape, 3)
         logits = D(x)  # a multi-scale D takes G's list as it is
         # (B,), or (B, K) for a D that declares several logits per image (the loss averages over them)
-        want = (3, logits.shape[1]) if getattr(D, "multi_logit", False) else (3,)
+        want = (3, logits.shape[1]) if traits_of(D).multi_logit else (3,)
         assert logits.shape == want and torch.isfinite(logits).all(), (name, shape)
 
 

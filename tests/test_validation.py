@@ -13,6 +13,7 @@ from gankit.cli import PLUGINS, build_parser, main
 from gankit.config import RunConfig, all_keys, apply_overrides, load_config, preset_names
 from gankit.errors import GankitError
 from gankit.models import MODELS, build_models
+from gankit.models.traits import traits_of
 from gankit.train.validate import used_config, validate_config
 
 
@@ -79,11 +80,11 @@ def test_the_model_tables_agree_with_the_builders():
             expected = info.takes("image") and (info.sizes is None or info.sizes(r))
             try:
                 G, D = build_models(cfg, (1, r, r))
-                z = torch.rand(2, r) if getattr(G, "elementwise", False) else torch.randn(2, cfg.latent_dim)
-                z = torch.randn(2, 1, r, r) if getattr(G, "translates", False) else z   # an image-to-image G
+                z = torch.rand(2, r) if traits_of(G).elementwise else torch.randn(2, cfg.latent_dim)
+                z = torch.randn(2, 1, r, r) if traits_of(G).translates else z   # an image-to-image G
                 out = G(z)
                 built = (out[-1] if isinstance(out, list) else out).shape[1:] == (1, r, r)
-                D(torch.cat([z, out], 1) if getattr(G, "translates", False) else out)   # its D sees the pair
+                D(torch.cat([z, out], 1) if traits_of(G).translates else out)   # its D sees the pair
             except (GankitError, RuntimeError, ValueError):
                 built = False
             assert built == expected, f"model {name} at {r}x{r}: built {built}, its ModelInfo says {expected}"

@@ -20,6 +20,7 @@ import torch
 from .config import RunConfig, all_keys, apply_overrides, config_diff, from_dict, get_value, load_config
 from .data import data_shape, dataset_info
 from .errors import GankitError, file_in_the_way
+from .models.traits import traits_of
 from .registry import unknown_name_message
 from .run import (Run, as_run_dir, check_count, check_model_fits, check_not_the_runs_own,  # noqa: F401
                   check_seed, load_run, read_config)  # load_run: part of the Python API
@@ -417,7 +418,7 @@ def _batches(run: Run, n: int, seed: int, batch: int = 1000,
     if labels is None and run.classes:
         labels = torch.arange(n) % len(run.classes)
     gen = torch.Generator(run.device).manual_seed(check_seed(seed))
-    width = 1 if getattr(run.sampling_model(), "elementwise", False) else None
+    width = 1 if traits_of(run.sampling_model()).elementwise else None
     for i in range(0, n, batch):
         m = min(batch, n - i)
         yield run.generate(m, z=run.noise(m, gen, width), batch=batch,

@@ -33,6 +33,7 @@ from .data import dataset_info
 from .errors import GankitError, file_in_the_way
 from .models import MODELS
 from .models.pyramid import finest
+from .models.traits import traits_of
 from .run import Run
 from .rundir import RunDir
 from .train import checkpoint as ckpt
@@ -68,7 +69,7 @@ def generator_metadata(run: Run) -> Dict[str, Any]:
     from . import __version__
     G = run.sampling_model()
     run_classes = _classes(run)
-    elementwise = bool(getattr(G, "elementwise", False))
+    elementwise = traits_of(G).elementwise
     shape = [int(d) for d in run.data_shape]
     image = dataset_info(run.cfg.data).kind == "image" and len(shape) == 3
     meta: Dict[str, Any] = {
@@ -130,7 +131,7 @@ def export(run_dir: Union[str, Path], out: Union[str, Path], step: Optional[int]
     check_out(out)                           # a wrong extension or a folder: one line before loading
     run = load_for_export(run_dir, step)
     info = MODELS.info(run.cfg.model.name)
-    if getattr(info, "translates", False):
+    if info.translates:
         raise GankitError(f"{run.cfg.model.name} translates images (its input is an image, not a latent); export "
                           "writes latent-to-image generators only")
     return write_generator(run.sampling_model(), generator_metadata(run), out)

@@ -25,6 +25,7 @@ from .data import data_shape
 from .device import pick_device
 from .errors import GankitError
 from .models import build_models
+from .models.traits import traits_of
 from .ranges import check_ranges
 from .rundir import LOGS, RunDir  # noqa: F401 (LOGS: the log names, for readers of runs)
 from .train import checkpoint as ckpt
@@ -208,7 +209,7 @@ class Run(SamplerMixin):
     @property
     def sample_shape(self) -> Tuple[int, ...]:
         """The shape of one sample as generate() returns it: data_shape, or (1,) for an element-wise G."""
-        return (1,) if getattr(self.sampling_model(), "elementwise", False) else tuple(self.data_shape)
+        return (1,) if traits_of(self.sampling_model()).elementwise else tuple(self.data_shape)
 
     def generate(self, n: int, seed: Optional[int] = None, ema: bool = True, z: Optional[torch.Tensor] = None,
                  batch: int = 1000, labels: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Generator/discriminator pairs, registered by name.
 
-A builder takes (ModelConfig, data shape) and returns (G, D): plain nn.Modules. G maps noise
+A builder takes (ModelConfig, data shape) and returns (G, D): ``Network``s that declare their ``ModelTraits``
+(models/traits.py: multi-scale, element-wise, conditional, ...; the defaults are the plain case). G maps noise
 (B, latent_dim) to data (B, *shape); D maps data to logits (B,). Final sigmoids are folded into the
 losses (BCE on logits equals Sigmoid + BCELoss, computed stably).
 
@@ -21,6 +22,7 @@ from . import dcgan, keras_dcgan, mlp, msg, pix2pix, projected, resnet  # noqa: 
 from .conditional import conditional_models
 from .layers import apply_d_options
 from .registry import MODELS, ModelInfo  # noqa: F401 (re-exported)
+from .traits import ModelTraits, Network, traits_of  # noqa: F401 (re-exported)
 
 
 def build_models(cfg: ModelConfig, shape: Tuple[int, ...], classes: int = 0) -> Tuple[nn.Module, nn.Module]:
@@ -35,4 +37,4 @@ def build_models(cfg: ModelConfig, shape: Tuple[int, ...], classes: int = 0) -> 
     return plain(cfg)
 
 
-__all__ = ["MODELS", "build_models"]
+__all__ = ["MODELS", "ModelTraits", "Network", "build_models", "traits_of"]

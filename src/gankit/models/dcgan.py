@@ -13,6 +13,7 @@ from torch import nn
 
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
+from .traits import Network
 
 
 def plan(resolution: int) -> Tuple[int, int]:
@@ -26,7 +27,7 @@ def plan(resolution: int) -> Tuple[int, int]:
     raise GankitError(f"dcgan needs data.resolution = 4*2^k or 7*2^k (e.g. 28, 32, 64), got {resolution}")
 
 
-class DCGenerator(nn.Module):
+class DCGenerator(Network):
     def __init__(self, latent: int, channels: int, out_ch: int, resolution: int, batchnorm: bool = True,
                  extra: int = 0):
         super().__init__()
@@ -49,7 +50,7 @@ class DCGenerator(nn.Module):
         return self.up(self.fc(z))  # (B, C, R, R)
 
 
-class DCDiscriminator(nn.Module):
+class DCDiscriminator(Network):
     def __init__(self, in_ch: int, channels: int, resolution: int, leak: float = 0.2, dropout: float = 0.0,
                  extra: int = 0):
         super().__init__()

@@ -12,9 +12,10 @@ from torch import nn
 
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
+from .traits import Network
 
 
-class KerasGenerator(nn.Module):
+class KerasGenerator(Network):
     def __init__(self, latent: int, channels: int, leak: float):
         super().__init__()
         act = lambda: nn.LeakyReLU(leak)  # noqa: E731
@@ -32,7 +33,7 @@ class KerasGenerator(nn.Module):
         return self.net(self.fc(z).view(-1, 128, 16, 16))
 
 
-class KerasDiscriminator(nn.Module):
+class KerasDiscriminator(Network):
     def __init__(self, channels: int, leak: float, dropout: float):
         super().__init__()
         act = lambda: nn.LeakyReLU(leak)  # noqa: E731

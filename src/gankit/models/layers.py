@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .traits import BatchDependent, Network, traits_of
 
 
 def mlp(sizes: List[int], act: nn.Module, dropout: float = 0.0, last_act: bool = False,
@@ -25,7 +26,7 @@ def mlp(sizes: List[int], act: nn.Module, dropout: float = 0.0, last_act: bool =
     return nn.Sequential(*layers)
 
 
-class Logits(nn.Module):
+class Logits(Network):
     """Wraps a network whose output is (B, 1) or (B, ...) and returns logits (B,)."""
 
     def __init__(self, net: nn.Module):
@@ -46,7 +47,7 @@ def spectral_normalize(module: nn.Module) -> nn.Module:
     return module
 
 
-class Packed(nn.Module):
+class Packed(Network):
     """PacGAN (Lin et al. 2018): D judges `pack` samples at once, concatenated along channels (images) or
     features (vectors): (B, C, ...) -> (B/pack, pack*C, ...) -> logits (B/pack,).
 
@@ -58,6 +59,7 @@ class Packed(nn.Module):
     def __init__(self, net: nn.Module, pack: int):
         super().__init__()
         self.net, self.pack = net, pack
+        self.traits = traits_of(net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
@@ -68,7 +70,7 @@ class Packed(nn.Module):
         return self.net(x.reshape(b // self.pack, self.pack * x.shape[1], *x.shape[2:]))
 
 
-class MinibatchStdLinear(nn.Module):
+class MinibatchStdLinear(BatchDependent):
     """Minibatch standard deviation (Karras et al. 2018, ProGAN) before D's last linear layer.
 
     Within groups of `group` samples, the std of every feature is averaged into one number per group and
@@ -76,7 +78,6 @@ class MinibatchStdLinear(nn.Module):
     which D can then use against it. The output depends on the rest of the batch, so the trainer runs real and
     fake through D separately (``batch_dependent``).
     """
-    batch_dependent = True
 
     def __init__(self, linear: nn.Linear, group: int = 4):
         super().__init__()
@@ -118,9 +119,10 @@ def widen_input(D: nn.Module, pack: int) -> None:
     The first slot keeps the original weights; the others get shuffled copies of them, so every slot starts
     from the model's own initial weight distribution (N(0, 0.02) for DCGAN, Kaiming for the MLPs).
     """
-    if hasattr(D, "input_layers"):  # a D with several layers reading the input (ResNet: conv and shortcut)
-        for parent, name in D.input_layers():
-            _widen(parent, name, pack)
+    named = D.input_layers() if isinstance(D, Network) else []  # several layers read it (ResNet: conv, shortcut)
+    for parent, name in named:
+        _widen(parent, name, pack)
+    if named:
         return
     first = _layers(D, (nn.Linear, nn.Conv1d, nn.Conv2d))
     if not first:
@@ -160,13 +162,14 @@ def apply_d_options(D: nn.Module, cfg: ModelConfig) -> nn.Module:
         >>> D = apply_d_options(D, ModelConfig(pack=4, mbstd=True, spectral_norm=True))
     """
     from ..errors import GankitError
-    if cfg.pack > 1 and getattr(D, "multiscale", False):
+    traits = traits_of(D)
+    if cfg.pack > 1 and traits.multiscale:
         raise GankitError(f"model.pack={cfg.pack}: model {cfg.name!r} has a multi-scale discriminator, which packing "
                           "does not support; use model.pack=1 (its minibatch-stddev layer already sees the batch)")
     try:
         if cfg.pack > 1:
             widen_input(D, cfg.pack)
-        if cfg.mbstd and not getattr(D, "mbstd_builtin", False):  # msg: minibatch stddev is part of its D
+        if cfg.mbstd and not traits.mbstd_builtin:  # msg: minibatch stddev is part of its D
             add_minibatch_std(D)
     except ValueError as e:
         raise GankitError(f"{e} (model {cfg.name!r})")
@@ -181,5 +184,4 @@ def apply_d_options(D: nn.Module, cfg: ModelConfig) -> nn.Module:
 
 def batch_dependent(module: nn.Module) -> bool:
     """True when a module's output for one sample depends on the others in the batch (BatchNorm in train mode)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "batch_dependent", False)
-               for m in module.modules())
+    return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, BatchDependent)) for m in module.modules())

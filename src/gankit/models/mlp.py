@@ -9,9 +9,10 @@ from torch import nn
 
 from .registry import MODELS, ModelInfo
 from .layers import Logits, mlp
+from .traits import ModelTraits, Network
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(Network):
     """noise (B, latent) -> hidden LeakyReLU layers -> tanh -> (B, *shape). Lesson 001: 128->256->512->1024->784.
 
     ``batchnorm`` puts a BatchNorm1d between each hidden Linear and its activation (DCGAN's normalisation of G,
@@ -28,7 +29,7 @@ class MLPGenerator(nn.Module):
         return self.main(z).view(-1, *self.shape)  # (B, 1, 28, 28)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(Network):
     """(B, *shape) -> flatten -> LeakyReLU(+dropout) layers -> logit. Lesson 001: 784->1024->512->256->1, dropout 0.3."""
 
     def __init__(self, shape: Tuple[int, ...], hidden, leak: float, dropout: float):
@@ -48,10 +49,10 @@ def build_mlp(cfg, shape):
     return G, D
 
 
-class ElementwiseGenerator(nn.Module):
+class ElementwiseGenerator(Network):
     """Goodfellow's 1-D example: each uniform noise value is mapped by the same small net
     (1 -> h ReLU -> h sigmoid -> 1, i.e. Conv1D with kernel 1 in the lesson). (B, W) -> (B, W)."""
-    elementwise = True
+    traits = ModelTraits(elementwise=True)
 
     def __init__(self, hidden: int):
         super().__init__()
@@ -62,7 +63,7 @@ class ElementwiseGenerator(nn.Module):
         return self.main(z.unsqueeze(-1)).squeeze(-1)
 
 
-class SetDiscriminator(nn.Module):
+class SetDiscriminator(Network):
     """The 1-D lesson's D: a set of W draws, decorated with their squared deviations from the set mean
     (so D can judge spread as well as location), then ReLU layers -> logit.
 
@@ -94,7 +95,7 @@ def build_toy_1d(cfg, shape):
     return ElementwiseGenerator(cfg.g_hidden[0]), SetDiscriminator(shape[0], cfg.d_hidden, cfg.d_sort, cfg.leak)
 
 
-class ToyGenerator(nn.Module):
+class ToyGenerator(Network):
     """noise (B, latent) -> ReLU MLP -> (B, D): the 2-D mixture nets (PacGAN/VEEGAN style)."""
 
     def __init__(self, latent: int, hidden, dim: int):

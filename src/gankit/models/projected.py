@@ -37,6 +37,7 @@ from . import effnet
 from .msg import SQRT2, Conv, MSGDiscriminator, MSGGenerator
 from .pyramid import finest
 from .registry import MODELS, ModelInfo
+from .traits import ModelTraits, Network
 
 TAPS = ("b1", "b3", "b7")          # EfficientNet-Lite0 blocks at strides 4, 8, 16
 TAP_CHANNELS = (24, 40, 80)
@@ -68,11 +69,9 @@ class StridedConv(Conv):
         self.stride = (2, 2)
 
 
-class ProjectedDiscriminator(nn.Module):
+class ProjectedDiscriminator(Network):
     """MSG-GAN's pixel D beside heads on frozen EfficientNet-Lite0 features (module docstring): -> (B, 2K)."""
-    multiscale = True
-    mbstd_builtin = True
-    multi_logit = True   # (B, 2K) logits per batch: losses average over them (train/losses.py)
+    traits = ModelTraits(multiscale=True, mbstd_builtin=True, multi_logit=True)   # (B, 2K) logits: losses average
 
     def __init__(self, pixel: MSGDiscriminator, resolution: int, eq_lr: bool, trunk: nn.Module):
         super().__init__()

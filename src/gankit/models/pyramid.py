@@ -17,8 +17,10 @@ from typing import List, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import GankitError
+from .traits import traits_of
 
 Images = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -56,5 +58,5 @@ def finest(out: Images) -> torch.Tensor:
 
 
 def is_multiscale(module: object) -> bool:
-    """True for networks that produce or take image pyramids (class attribute ``multiscale``)."""
-    return bool(getattr(module, "multiscale", False))
+    """True for networks that produce or take image pyramids (``traits.multiscale``)."""
+    return isinstance(module, nn.Module) and traits_of(module).multiscale

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,7 @@ from torch import nn
 
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
+from .traits import Network
 
 
 class GBlock(nn.Module):
@@ -60,7 +62,7 @@ class DBlock(nn.Module):
         return h + s
 
 
-class ResGenerator(nn.Module):
+class ResGenerator(Network):
     def __init__(self, latent: int, ch: int, out_ch: int, s0: int, n_up: int):
         super().__init__()
         self.ch, self.s0 = ch, s0
@@ -73,7 +75,7 @@ class ResGenerator(nn.Module):
         return self.out(self.blocks(h))                       # (B, C, R, R)
 
 
-class ResDiscriminator(nn.Module):
+class ResDiscriminator(Network):
     def __init__(self, in_ch: int, ch: int):
         super().__init__()
         self.blocks = nn.Sequential(DBlock(in_ch, ch, down=True, first=True),   # R/2
@@ -81,7 +83,7 @@ class ResDiscriminator(nn.Module):
                                     DBlock(ch, ch, down=False), DBlock(ch, ch, down=False))
         self.fc = nn.Linear(ch, 1)
 
-    def input_layers(self):
+    def input_layers(self) -> List[Tuple[nn.Module, str]]:
         """(parent, name) of the layers that read the image: PacGAN widens both."""
         return [(self.blocks[0], "c1"), (self.blocks[0], "sc")]
 

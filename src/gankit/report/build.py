@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 
 from ..errors import GankitError, file_in_the_way
+from ..models.traits import traits_of
 from ..rundir import REPORT
 from . import images, page
 from .collect import GRAD_KEYS, LOSS_KEYS, LR_KEYS, SCORE_KEYS, RunFacts, collect
@@ -38,7 +39,7 @@ def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = No
     sections = [("What was run", what_was_run(facts)), ("Training curves", curves(facts)),
                 ("Evaluation", evaluation(facts)), ("Samples from fixed noise over training", film(facts)),
                 ("Real and generated", real_vs_generated(facts, run, run_note, data))]
-    translates = run is not None and getattr(run.G, "translates", False)   # image-to-image: no latent to walk
+    translates = run is not None and traits_of(run.G).translates   # image-to-image: no latent to walk
     if run is not None and len(run.data_shape) == 3 and not translates:
         sections.append(("Latent walk", latent_walk(run)))
     if translates:

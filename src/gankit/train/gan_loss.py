@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple, Union, cast
 
 import torch
 from torch import nn
@@ -31,6 +31,7 @@ from torch import nn
 from ..config import RunConfig
 from ..models.layers import batch_dependent
 from ..models.pyramid import is_multiscale, pyramid
+from ..models.traits import Pyramidal
 from . import distributed
 from .augment import AdaptiveAugment, diff_augment
 from .losses import LOSSES, gradient_penalty, r1_penalty
@@ -132,14 +133,16 @@ class GANLoss:
         image at its level faded with the upsampled one below, finer entries upsampled from it (models/msg.py)."""
         if not self.multiscale:
             return x
-        xs = pyramid(x, self.D.levels)
-        return self.D.grow(xs) if hasattr(self.D, "grow") else xs
+        D = cast(Pyramidal, self.D)   # traits.multiscale: D provides levels, reads, grow (models/traits.py)
+        return D.grow(pyramid(x, D.levels))
 
     def d_reads(self, x: Images) -> Images:
         """The scales D reads: a growing D ignores those above its level, so they are neither augmented nor
         part of R1 / the gradient penalty (D's gradient there is zero); everything otherwise."""
-        n = getattr(self.D, "reads", None)
-        return x[:n] if isinstance(x, list) and n is not None and n < len(x) else x
+        if not (self.multiscale and isinstance(x, list)):
+            return x
+        n = cast(Pyramidal, self.D).reads
+        return x[:n] if n < len(x) else x
 
     def d_logits(self, real: Images, fake: Images, y_real: Optional[Tensor] = None,
                  y_fake: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
@@ -149,12 +152,12 @@ class GANLoss:
         D_both = self.D_train if y_real is None else (lambda x: self.D_train(x, torch.cat([y_real, y_fake])))
         if self.concat and isinstance(real, list):  # a pyramid: real and fake side by side at every scale
             both = [torch.cat([r.to(f.dtype), f]) for r, f in zip(real, fake)]
-            lr, lf = D_both(both).float().chunk(2)
+            logit_real, logit_fake = D_both(both).float().chunk(2)
         elif self.concat:  # cat in G's dtype (bf16 under autocast): D's first layer takes it uncast
-            lr, lf = D_both(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
+            logit_real, logit_fake = D_both(torch.cat([real.to(fake.dtype), fake])).float().chunk(2)
         else:
-            lr, lf = D_real(real).float(), D_fake(fake).float()
-        return lr, lf
+            logit_real, logit_fake = D_real(real).float(), D_fake(fake).float()
+        return logit_real, logit_fake
 
     def d_phase(self, d_updates: int) -> str:
         """Dboth on the D steps where the lazy regularisation interval falls, else Dmain."""
@@ -190,15 +193,15 @@ class GANLoss:
             with self.autocast():
                 x_real = self.d_inputs(self.d_reads(self.d_view(real)))
                 x_fake = self.d_inputs(self.d_reads(fake))
-                lr, lf = self.d_logits(x_real, x_fake, *self._y)  # (B,) each (B / pack with PacGAN)
+                logit_real, logit_fake = self.d_logits(x_real, x_fake, *self._y)  # (B,) each (B / pack with PacGAN)
         with self.autocast():
-            rows = len(lr) * n // b  # D outputs for the global batch: targets are drawn for it, then sharded
-            loss = self.fn.d(lr, lf, self._shard_targets(rows, True), self._shard_targets(rows, False))
+            rows = len(logit_real) * n // b  # D outputs for the global batch: targets are drawn for it, then sharded
+            loss = self.fn.d(logit_real, logit_fake, self._shard_targets(rows, True), self._shard_targets(rows, False))
         total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
         stats: Dict[str, Tensor] = {}
         ada = self.adaptive()
         if ada is not None:
-            ada.observe(lr, reduce=self._sum_over_ranks)
+            ada.observe(logit_real, reduce=self._sum_over_ranks)
             stats["ada_p"] = torch.tensor(ada.p)
         skip = self.cfg.train.d_skip_below
         if skip > 0:
@@ -207,8 +210,8 @@ class GANLoss:
             out, stats["d_skipped"] = None, torch.tensor(1.0)
         else:
             out = self._weighted(total, b, n)
-        stats.update(loss_d=loss.detach(), d_real=torch.sigmoid(lr.detach()).mean(),
-                     d_fake=torch.sigmoid(lf.detach()).mean())
+        stats.update(loss_d=loss.detach(), d_real=torch.sigmoid(logit_real.detach()).mean(),
+                     d_fake=torch.sigmoid(logit_fake.detach()).mean())
         return out, stats
 
     def _regularised(self, total: Tensor, x_real: Images, x_fake: Images, rng, k: int) -> Tensor:
@@ -225,8 +228,8 @@ class GANLoss:
     def _g_main(self, z: Tensor, n: int, rng):
         with rng("g"), self.autocast():
             y = self._y[1]
-            lf = _with_labels(self.D, y)(self.d_inputs(self.d_reads(_with_labels(self.G_train, y)(z)))).float()
-            loss = self.fn.g(lf)
+            logit_fake = _with_labels(self.D, y)(self.d_inputs(self.d_reads(_with_labels(self.G_train, y)(z)))).float()
+            loss = self.fn.g(logit_fake)
         return self._weighted(loss, len(z), n), {"loss_g": loss.detach()}
 
     def _sum_over_ranks(self, signs: float, count: int) -> Tuple[float, float]:

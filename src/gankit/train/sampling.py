@@ -9,6 +9,7 @@ from torch import nn
 
 from ..errors import GankitError
 from ..models.pyramid import finest
+from ..models.traits import traits_of
 
 
 class SamplerMixin:
@@ -22,12 +23,12 @@ class SamplerMixin:
 
     def noise(self, n: int, generator: Optional[torch.Generator] = None, width: Optional[int] = None) -> torch.Tensor:
         """(n, latent) noise; the 1-D lesson's elementwise G takes uniform noise of the data's width."""
-        if getattr(self.G, "translates", False):  # pix2pix: the "noise" is inputs made from real images
+        if traits_of(self.G).translates:  # pix2pix: the "noise" is inputs made from real images
             from .translate import translator_inputs
             return translator_inputs(self, n, generator)
         m = self.cfg.model
         if width is None:
-            width = self.data_shape[0] if getattr(self.G, "elementwise", False) else m.latent_dim
+            width = self.data_shape[0] if traits_of(self.G).elementwise else m.latent_dim
         if m.noise == "uniform":
             return torch.rand(n, width, device=self.device, generator=generator)
         if m.noise != "normal":
@@ -40,7 +41,7 @@ class SamplerMixin:
     def class_rows(self, n: int) -> Optional[Tuple[torch.Tensor, int]]:
         """A class-conditional run's grid of about n images with one row per class: (labels (K * cols,), cols);
         None for a run without classes."""
-        k = int(getattr(self.sampling_model(), "num_classes", 0))
+        k = traits_of(self.sampling_model()).num_classes
         if not k:
             return None
         cols = max(1, n // k)
@@ -57,8 +58,9 @@ class SamplerMixin:
         """
         G = self.sampling_model(ema)
         gen = torch.Generator(self.device).manual_seed(self.cfg.train.seed + 12345 if seed is None else seed)
-        width = 1 if getattr(G, "elementwise", False) else None
-        classes = int(getattr(G, "num_classes", 0))
+        traits = traits_of(G)
+        width = 1 if traits.elementwise else None
+        classes = traits.num_classes
         if classes and labels is None:
             labels = torch.arange(n) % classes
         was_training = G.training
