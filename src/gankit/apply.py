@@ -28,6 +28,7 @@ from PIL import Image
 from .data.folder import EXTENSIONS, list_images
 from .data.pairs import SCALE, inpaint_input, luminance, upscale
 from .errors import GankitError, file_in_the_way
+from .models.traits import traits_of
 from .metrics.restore import translate
 from .run import load_run
 
@@ -196,7 +197,7 @@ def apply_translator(run_dir: str, inputs: Sequence[str], out: str, mask: Option
     OUT/before_after.png. Returns what was done with each."""
     run = load_run(run_dir, device=device, step=step)
     G = run.sampling_model()
-    if not getattr(G, "translates", False):
+    if not traits_of(G).translates:
         raise GankitError(f"{run_dir} is not an image-to-image run (it has no model.task); gankit apply runs "
                           "translators: train inpaint-64, superres-64 or colorize-64")
     task, size, channels = run.cfg.model.task, run.data_shape[-1], run.data_shape[0]

@@ -30,6 +30,7 @@ from torch import nn
 
 from .errors import GankitError, file_in_the_way
 from .models.pyramid import finest
+from .models.traits import traits_of
 from .run import Run, load_run
 from .train import checkpoint as ckpt
 
@@ -93,7 +94,7 @@ def draw(run: Run, seeds: Sequence[int], trunc: float = 1.0, labels: Optional[to
     """One image per seed, (N, C, H, W) in [-1, 1] (vectors (N, D)), drawn one seed at a time (batch-independent)."""
     psi = check_trunc(trunc)
     G = run.sampling_model()
-    width = 1 if getattr(G, "elementwise", False) else run.cfg.model.latent_dim
+    width = 1 if traits_of(G).elementwise else run.cfg.model.latent_dim
     noise = run.cfg.model.noise
     z = seed_latents(seeds, width, noise)
     if psi < 1:

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from .errors import GankitError, file_in_the_way
+from .models.traits import traits_of
 from .run import Run, check_not_the_runs_own, check_seed, load_run
 from . import viz
 
@@ -49,7 +50,7 @@ def no_latent(run_dir: Union[str, Path], task: str, what: str) -> GankitError:
 
 def check_latent(run: Run, what: str) -> None:
     """``no_latent`` raised for a translator run."""
-    if getattr(run.G, "translates", False):
+    if traits_of(run.G).translates:
         raise no_latent(run.run_dir, run.cfg.model.task, what)
 
 

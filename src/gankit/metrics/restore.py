@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from ..data import load_data
 from ..data.pairs import baseline, make_inputs
 from ..errors import GankitError
+from ..models.traits import traits_of
 from .features import Extractor, extract, get_extractor
 from .fid import kid
 from .sources import to_uint8
@@ -151,7 +152,7 @@ def evaluate_translator(run: Any, n: int = 0, append: bool = False, verbose: boo
     images (the first ``n``; 0 = all; ``held``: them and their split when the caller has loaded them), and with
     ``features`` (an extractor's name) KID of the outputs; with ``append``, one ``eval/*`` row in
     RUN_DIR/metrics.jsonl."""
-    if not getattr(run.G, "translates", False):
+    if not traits_of(run.G).translates:
         raise GankitError(f"{run.run_dir} is not an image-to-image run (model.task); use gankit eval's "
                           "sample metrics for it")
     images, split = held if held is not None else heldout_images(run.cfg, verbose)

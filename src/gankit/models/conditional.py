@@ -33,6 +33,7 @@ from torch import nn
 
 from ..errors import GankitError
 from ..registry import CALLABLE, Registry
+from .traits import Network, traits_of
 
 # model families the conditional wrappers were built for (their D ends in one Linear or Conv head)
 CONDITIONAL_MODELS = ("dcgan", "msg")
@@ -47,8 +48,8 @@ def check_labels(y: Optional[torch.Tensor], classes: int, who: str) -> torch.Ten
     return y
 
 
-class ConditionalG(nn.Module):
-    """A base generator taking (z, y): ``num_classes`` says how many classes it draws (sampling reads it)."""
+class ConditionalG(Network):
+    """A base generator taking (z, y): ``traits.num_classes`` says how many classes it draws (sampling reads it)."""
 
     def __init__(self, base: nn.Module, classes: int, embed_dim: int = 0):
         super().__init__()
@@ -56,7 +57,7 @@ class ConditionalG(nn.Module):
         self.embed = nn.Embedding(classes, embed_dim) if embed_dim else None
         if self.embed is not None:
             nn.init.normal_(self.embed.weight)   # N(0, 1), as the latent it joins
-        self.multiscale = bool(getattr(base, "multiscale", False))
+        self.traits = dataclasses.replace(traits_of(base), num_classes=classes)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None):
         y = check_labels(y, self.num_classes, "generator")
@@ -127,7 +128,7 @@ def _swap_batchnorm(module: nn.Module, classes: int) -> int:
     return n
 
 
-class ProjectionD(nn.Module):
+class ProjectionD(Network):
     """D(x, y) = D_base(x) + <embed(y), phi(x)>, phi(x) being what D_base's last layer reads (summed over space
     when it is a feature map). Shapes: x (B, C, H, W) or a pyramid list, y (B,) -> logits (B,)."""
 
@@ -142,8 +143,7 @@ class ProjectionD(nn.Module):
             self.embed = nn.utils.parametrizations.spectral_norm(self.embed)
         self._phi: List[torch.Tensor] = []
         head.register_forward_pre_hook(self._keep_phi)
-        self.multiscale = bool(getattr(base, "multiscale", False))
-        self.batch_dependent = False   # the base's own layers say whether it is (models.layers.batch_dependent)
+        self.traits = dataclasses.replace(traits_of(base), num_classes=classes)
 
     def _keep_phi(self, module: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> None:
         self._phi.append(inputs[0])

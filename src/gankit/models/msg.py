@@ -61,6 +61,7 @@ from torch import nn
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
 from .pyramid import levels_for, pyramid
+from .traits import BatchDependent, ModelTraits, Network
 
 SQRT2 = math.sqrt(2.0)
 
@@ -115,10 +116,9 @@ class PixelNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
 
 
-class MinibatchStd(nn.Module):
+class MinibatchStd(BatchDependent):
     """ProGAN's minibatch stddev: within groups of 4, the std of every feature and pixel, averaged to one number
     per group, appended as a constant map: (B, C, H, W) -> (B, C+1, H, W)."""
-    batch_dependent = True  # the output for one sample depends on the others: real and fake go through apart
 
     def __init__(self, group: int = 4):
         super().__init__()
@@ -192,9 +192,9 @@ class Growing:
         return grow_list(images, self.levels, self.top, self.alpha) if self.growing else images
 
 
-class MSGGenerator(Growing, nn.Module):
+class MSGGenerator(Growing, Network):
     """z (B, L) -> [(B, C, 4, 4), ..., (B, C, R, R)] in [-1, 1]; ``finest(G(z))`` is the image."""
-    multiscale = True
+    traits = ModelTraits(multiscale=True)
 
     def __init__(self, latent: int, out_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False,
                  leak: float = 0.2, floor: int = 8, upsample: str = "nearest"):
@@ -225,12 +225,11 @@ class MSGGenerator(Growing, nn.Module):
         return self.grow(out)                       # the full network: out itself
 
 
-class MSGDiscriminator(Growing, nn.Module):
+class MSGDiscriminator(Growing, Network):
     """[(B, C, 4, 4), ..., (B, C, R, R)] -> logits (B,). A tensor (B, C, R, R) is pooled into the pyramid first
     (real images; fakes should come as G's list, so that every scale of G gets a gradient). While growing, the
     first ``reads`` images are enough."""
-    multiscale = True
-    mbstd_builtin = True  # model.mbstd is already part of the architecture
+    traits = ModelTraits(multiscale=True, mbstd_builtin=True)   # model.mbstd is already part of the architecture
 
     def __init__(self, in_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False, leak: float = 0.2,
                  floor: int = 8):
