@@ -29,6 +29,7 @@ from ..config import ModelConfig
 from ..data.pairs import TASKS, input_channels, make_inputs
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
+from .traits import ModelTraits, Network
 
 EXAMPLES = 16          # target images G keeps for its inputs ("noise") in sample grids and probes
 BOTTOM = 4             # the U-Net goes down to 4x4
@@ -60,9 +61,9 @@ class _Up(nn.Module):
         return torch.cat([self.body(x), skip], 1)
 
 
-class UNetG(nn.Module):
+class UNetG(Network):
     """U-Net: (B, C_in, S, S) -> (B, C, S, S) in about [-1, 1]; widths ngf, 2 ngf, 4 ngf, ... (at most 8 ngf)."""
-    translates = True
+    traits = ModelTraits(translates=True)
 
     def __init__(self, task: str, channels: int, size: int, ngf: int, leak: float):
         super().__init__()
@@ -124,7 +125,7 @@ def compose(task: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return torch.cat([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
 
 
-class PatchD(nn.Module):
+class PatchD(Network):
     """PatchGAN: (B, C_in + C, S, S) -> (B, P) logits, one per overlapping patch (3 stride-2 4x4 convs, then
     two 3x3 convs: each logit sees a 54x54 patch; pix2pix's sees 70x70 at 256 px)."""
 
