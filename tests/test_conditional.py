@@ -178,6 +178,30 @@ def test_eval_of_a_conditional_mnist_run_adds_the_classifier_agreement_per_class
     assert {k for k in scores if k.startswith("class_spread/")} == {f"class_spread/{d}" for d in range(10)}
 
 
+def test_eval_of_a_conditional_run_adds_intra_class_kid_and_fid(tiny_mnist, tmp_path):
+    from gankit.metrics.per_class import intra_class
+    run = api.train("mnist-cond", SMALL + [f"data.root={tiny_mnist}", "train.steps=1", "model.g_channels=8",
+                                           "model.d_channels=8"], out=str(tmp_path / "run"), verbose=False)
+    from gankit.metrics import evaluate_run
+    result = evaluate_run(run, metrics=["kid"], n=60, append=False, verbose=False)
+    per = [result[f"kid_mnist/{d}"] for d in range(10)]
+    assert result["kid_intra_mnist"] == pytest.approx(sum(per) / 10)
+    assert "fid_intra_mnist" not in result                 # only what was asked for
+    loaded = api.load_run(run)
+    scores = intra_class(loaded, "mnist", n=20, kinds=("kid", "fid"))
+    assert {k for k in scores if k.startswith("fid_mnist/")} == {f"fid_mnist/{d}" for d in range(10)}
+    assert all(v > 0 for k, v in scores.items() if k.startswith("fid_"))  # an untrained G is far from every class
+
+    class Perfect:  # a stand-in that draws, for class i, the training images of class i
+        classes, cfg, run_dir = loaded.classes, loaded.cfg, run
+        data = load_data(loaded.cfg.data, verbose=False)
+
+        def generate(self, n, seed=0, labels=None):
+            x = self.data.images[self.data.labels == int(labels[0])][:n]
+            return x.float().div(127.5).sub(1)
+    assert intra_class(Perfect(), "mnist", n=20, kinds=("fid",))["fid_intra_mnist"] < 1e-3   # all of each class
+
+
 def test_a_latent_walk_of_a_conditional_run_keeps_one_class_a_row(tiny_mnist, tmp_path):
     from gankit.walk import _draw
     run = api.load_run(api.train("mnist-cond", SMALL + [f"data.root={tiny_mnist}", "train.steps=1",

@@ -159,6 +159,11 @@ def evaluate_run(run_dir: Union[str, Path], metrics: Optional[Sequence[str]] = N
     if run.classes:  # a class-conditional run: does G draw the class asked of it (metrics/per_class.py)
         from .per_class import per_class
         result.update(per_class(run, n=max(50, min(500, n // len(run.classes))), seed=seed))
+        kinds = [k for k in ("kid", "fid") if k in names]
+        if kinds and ev.uses_features:  # intra-class KID/FID: each class against its own images
+            from .per_class import intra_class
+            result.update(intra_class(run, ev.features, n=max(50, min(500, n // len(run.classes))), seed=seed,
+                                      kinds=kinds, precision=precision))
     step = _run_step(fake.info.get("run"), run_dir)
     result = {"run": str(run_dir), "step": step, **result}
     if append:

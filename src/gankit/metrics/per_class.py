@@ -6,6 +6,12 @@ classes), ``class_agreement/<name>`` that share per class. Every conditional run
 ``class_spread/<name>``: the mean pairwise distance of each class's samples in pixels (a class collapsed to one
 image has 0).
 
+``intra_class`` (when ``gankit eval`` computes KID or FID) gives the intra-class distances: each class's samples
+against the training images of that class, on the run's features (``kid_<f>/<name>``, ``fid_<f>/<name>``), and
+their means over the classes (``kid_intra_<f>``, ``fid_intra_<f>``). They ask whether every class is drawn
+like its own images, which the overall KID/FID, pooling the classes, cannot see. FID from a few hundred samples
+a class is biased upward (compare it only at equal n); KID is not.
+
 Example:
     >>> per_class(load_run("runs/mnist-cond"), n=200)["class_agreement"]
     0.97
@@ -17,7 +23,11 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn.functional as F
 
-from ..data import dataset_info
+from ..data import dataset_info, load_data
+from ..errors import GankitError
+from .features import extract, get_extractor
+from .fid import fid_from_features, kid
+from .sources import to_uint8
 
 
 @torch.no_grad()
@@ -58,3 +68,32 @@ def _to_classifier(x: torch.Tensor) -> torch.Tensor:
     if x.shape[-1] != 28:
         x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
     return x
+
+
+@torch.no_grad()
+def intra_class(run: Any, features: str, n: int = 200, seed: int = 0, kinds=("kid", "fid"),
+                precision: str = "fp32") -> Dict[str, float]:
+    """Intra-class KID/FID of a conditional run: n samples of each class against up to n training images of
+    that class (the first n of a fixed shuffle), on the extractor ``features``; {} for a run without classes."""
+    names = list(getattr(run, "classes", []) or [])
+    if not names:
+        return {}
+    data = load_data(run.cfg.data, verbose=False)
+    if data.labels is None:
+        raise GankitError(f"{run.run_dir}: its data have no labels here, so the intra-class numbers cannot be "
+                          "computed")
+    ext = get_extractor(features, precision, device="cpu")
+    order = torch.randperm(len(data.labels), generator=torch.Generator().manual_seed(seed))
+    out: Dict[str, float] = {}
+    sums = {k: 0.0 for k in kinds}
+    for i, name in enumerate(names):
+        real = data.images[order[data.labels[order] == i][:n]]
+        if len(real) < 2:
+            raise GankitError(f"class {name} has {len(real)} training image(s); the intra-class numbers need 2")
+        fake = run.generate(n, seed=seed + 1000 + i, labels=torch.full((n,), i, dtype=torch.long))
+        fr, ff = extract(ext, real)["features"], extract(ext, to_uint8(fake))["features"]
+        for k in kinds:
+            v = kid(fr, ff)[0] if k == "kid" else fid_from_features(fr, ff)
+            out[f"{k}_{features}/{name}"] = v
+            sums[k] += v
+    return {**{f"{k}_intra_{features}": sums[k] / len(names) for k in kinds}, **out}
