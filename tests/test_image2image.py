@@ -295,3 +295,23 @@ def test_config_mistakes_are_one_line(folder):
                            (["model.name=dcgan"], "is for an image-to-image model")):
         with pytest.raises(GankitError, match=message):
             api.resolve_config("colorize-64", TINY + [f"data.path={folder}"] + extra)
+
+
+def test_apply_tiles_in_chunks_and_refuses_an_oversized_output_before_writing(folder, tmp_path, capsys,
+                                                                               monkeypatch):
+    from gankit import apply as apply_mod
+    run = _train(folder, tmp_path / "sr", "superres", 2)
+    img = _png(tmp_path / "wide.png", 13, 7)                       # -> 52x28: tiled
+    assert main(["apply", str(run), str(img), "--out", str(tmp_path / "one")]) == 0
+    monkeypatch.setattr(apply_mod, "TILE_CHUNK", 1)                # the same tiles, one at a time
+    assert main(["apply", str(run), str(img), "--out", str(tmp_path / "chunked")]) == 0
+    a = np.asarray(Image.open(tmp_path / "one" / "wide.png"), dtype=np.int16)
+    b = np.asarray(Image.open(tmp_path / "chunked" / "wide.png"), dtype=np.int16)
+    assert np.abs(a - b).max() <= 1
+    monkeypatch.setattr(apply_mod, "MAX_OUTPUT_PIXELS", 40 * 40)   # 52x28 = 1 456 px fits, 13x13 -> 52x52 not
+    big = _png(tmp_path / "big.png", 13, 13)
+    capsys.readouterr()
+    assert main(["apply", str(run), str(img), str(big), "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "big.png would come out 52x52 px" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "refused").exists()                      # nothing written, not even wide.png

@@ -34,6 +34,8 @@ from .run import load_run
 
 SHEET = "before_after.png"
 SHEET_ROW = 128          # the height of a row of the sheet (px)
+MAX_OUTPUT_PIXELS = 4096 * 4096   # a larger output would take gigabytes and many minutes on a CPU: refused
+TILE_CHUNK = 64                   # tiles cut and run at a time, so memory stays bounded for large images
 
 
 @dataclass
@@ -103,14 +105,39 @@ def _tiled(G: torch.nn.Module, inp: torch.Tensor, size: int) -> Tuple[torch.Tens
     ramp = torch.minimum(torch.arange(size) + 1.0, size - torch.arange(size).float()) / (size / 2)
     win = (ramp[:, None] * ramp[None, :]).clamp(max=1)            # (size, size)
     tiles = [(y, x) for y in _windows(h, size) for x in _windows(w, size)]
-    batch = torch.cat([inp[..., y:y + size, x:x + size] for y, x in tiles])
-    outs = translate(G, batch)
-    acc = torch.zeros(1, outs.shape[1], h, w)
+    acc: Optional[torch.Tensor] = None
     weight = torch.zeros(1, 1, h, w)
-    for (y, x), o in zip(tiles, outs):
-        acc[..., y:y + size, x:x + size] += o * win
-        weight[..., y:y + size, x:x + size] += win
+    for i in range(0, len(tiles), TILE_CHUNK):
+        chunk = tiles[i:i + TILE_CHUNK]
+        outs = translate(G, torch.cat([inp[..., y:y + size, x:x + size] for y, x in chunk]))
+        if acc is None:
+            acc = torch.zeros(1, outs.shape[1], h, w)
+        for (y, x), o in zip(chunk, outs):
+            acc[..., y:y + size, x:x + size] += o * win
+            weight[..., y:y + size, x:x + size] += win
+    assert acc is not None  # at least one tile
     return acc / weight, len(tiles)
+
+
+def output_size(task: str, path: Path) -> Tuple[int, int]:
+    """(W, H) of what ``task`` makes of the image at ``path``, read from its header (nothing decoded)."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, ValueError) as e:
+        raise GankitError(f"{path} cannot be read as an image ({e})") from None
+    return (w * SCALE, h * SCALE) if task == "superres" else (w, h)
+
+
+def check_sizes(task: str, files: Sequence[Path]) -> None:
+    """Refuse, before anything is written, an input whose output would exceed MAX_OUTPUT_PIXELS."""
+    for f in files:
+        w, h = output_size(task, f)
+        if w * h > MAX_OUTPUT_PIXELS:
+            side = int(MAX_OUTPUT_PIXELS ** 0.5)
+            raise GankitError(f"{f} would come out {w}x{h} px, more than {side}x{side} (gigabytes of memory and "
+                              f"a long wait on a CPU); crop or shrink it first"
+                              + (f" (superres makes each side {SCALE}x)" if task == "superres" else ""))
 
 
 def run_any_size(G: torch.nn.Module, inp: torch.Tensor, size: int) -> Tuple[torch.Tensor, str]:
@@ -202,6 +229,7 @@ def apply_translator(run_dir: str, inputs: Sequence[str], out: str, mask: Option
                           "translators: train inpaint-64, superres-64 or colorize-64")
     task, size, channels = run.cfg.model.task, run.data_shape[-1], run.data_shape[0]
     files = collect_inputs(inputs)
+    check_sizes(task, files)
     m = _mask(mask, task)
     out_dir = Path(out).expanduser()
     blocker = out_dir if out_dir.exists() and not out_dir.is_dir() else file_in_the_way(out_dir)
