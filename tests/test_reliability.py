@@ -158,7 +158,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypa
     before = {p.name: p.read_bytes() for p in d.iterdir()}
     state = ckpt.load(d / "latest.pt")
     monkeypatch.setattr(torch, "save", _half_then_enospc)
-    with pytest.raises(GankitError, match=r"no space left on .* MB needed"):
+    with pytest.raises(GankitError, match=r"no space left on .* MB needed.*continue with --resume"):
         ckpt.save(state, d, 6, keep=3)
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before  # no partial file, nothing replaced
 
@@ -187,8 +187,9 @@ def test_full_disk_writing_config_json_keeps_the_old_one(tmp_path, monkeypatch):
         Path.write_bytes(self, text[:5].encode())
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(Path, "write_text", full)
-    with pytest.raises(GankitError, match="no space left"):
+    with pytest.raises(GankitError, match="no space left") as err:
         api._write_json(path, {"new": 2})
+    assert str(err.value).endswith("run the command again")   # not --resume: no run needs resuming here
     monkeypatch.undo()
     assert path.read_text() == '{"old": 1}' and sorted(os.listdir(tmp_path)) == ["config.json"]
 

@@ -75,8 +75,14 @@ def _mount_point(path: Path) -> Path:
     return p
 
 
-def write_failure(path: Path, error: BaseException, needed: int, written: int = 0) -> GankitError:
-    """One line for a failed write: "no space left on ..." when the disk is full, else the error's first line."""
+RESUME = "then continue with --resume"   # what to do after a failed checkpoint write
+AGAIN = "then run the command again"     # ... after any other failed write (a sample, an export, a config)
+
+
+def write_failure(path: Path, error: BaseException, needed: int, written: int = 0, then: str = RESUME
+                  ) -> GankitError:
+    """One line for a failed write: "no space left on ..." when the disk is full, else the error's first line;
+    ``then`` says what to do once it is fixed."""
     try:
         free = shutil.disk_usage(path.parent).free
     except OSError:
@@ -86,14 +92,14 @@ def write_failure(path: Path, error: BaseException, needed: int, written: int = 
     if full:
         mb = max(1, -(-needed // (1 << 20)))
         return GankitError(f"no space left on {_mount_point(path.parent)} for {path} (about {mb} MB needed, "
-                           f"{(free or 0) >> 20} MB free); free some space, then continue with --resume")
+                           f"{(free or 0) >> 20} MB free); free some space, {then}")
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
     return GankitError(f"cannot write {path} ({type(error).__name__}: {first}); check the disk and the "
-                       "folder's permissions, then continue with --resume")
+                       f"folder's permissions, {then}")
 
 
 @contextlib.contextmanager
-def _temporaries(target: Path, needed: int, *tmps: Path) -> Iterator[None]:
+def _temporaries(target: Path, needed: int, *tmps: Path, then: str = RESUME) -> Iterator[None]:
     """On any failure inside the block, delete the temporary files; an OSError/RuntimeError (a full disk, a
     read-only folder) becomes one GankitError line about target."""
     try:
@@ -102,7 +108,7 @@ def _temporaries(target: Path, needed: int, *tmps: Path) -> Iterator[None]:
         written = sum(t.stat().st_size for t in tmps if t.is_file())
         for t in tmps:
             t.unlink(missing_ok=True)
-        raise write_failure(target, e, needed, written) from None
+        raise write_failure(target, e, needed, written, then) from None
     except BaseException:  # Ctrl-C inside a write: no partial file is left behind either
         for t in tmps:
             t.unlink(missing_ok=True)
@@ -114,13 +120,13 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], needed: int = 0) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], needed: int = 0, then: str = AGAIN) -> None:
     """Write path through a temporary file in its folder (``write(tmp)``), fsync, then rename it over path.
 
     A failure leaves path as it was, removes the temporary file and is one GankitError line.
     """
     tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
-    with _temporaries(path, needed, tmp):
+    with _temporaries(path, needed, tmp, then=then):
         write(tmp)
         _fsync(tmp)
         os.replace(tmp, path)
