@@ -69,6 +69,22 @@ def test_truncation_is_refused_where_it_would_change_nothing(tmp_path):
     assert not scale_free(M.eval(), 8, "normal")
 
 
+def test_truncation_of_a_pixel_normed_generator_pulls_its_first_features(tmp_path):
+    """MSG ignores the scale of z, so --trunc pulls its 4x4 features toward their mean instead."""
+    from test_folder_presets import STEP, _folder
+    imgs = _folder(tmp_path / "imgs", 16)
+    run_dir = api.train("folder-64", STEP + [f"data.path={imgs}", "data.resolution=16", "train.precision=fp32"],
+                        out=str(tmp_path / "msg"), verbose=False)
+    run = api.load_run(run_dir, device="cpu")
+    seeds = list(range(24))
+    plain = draw(run, seeds)
+    spread = {psi: float(draw(run, seeds, trunc=psi).std(0).mean()) for psi in (1.0, 0.7, 0.3)}
+    assert spread[0.3] < spread[0.7] < spread[1.0]
+    assert torch.equal(draw(run, seeds), plain)               # afterwards G draws as before
+    assert run.sampling_model().truncation is None
+    assert main(["sample", str(run_dir), "--seeds", "0-3", "--trunc", "0.5", "--out", str(tmp_path / "t.png")]) == 0
+
+
 def test_sample_command_writes_grids_jpg_webp_and_a_folder(mnist_run, tmp_path, capsys):
     for name in ("s.png", "s.jpg", "s.webp"):
         assert main(["sample", str(mnist_run), "--seeds", "0-5", "--trunc", "0.7", "--out", str(tmp_path / name)]) == 0

@@ -9,8 +9,10 @@ different CPU or GPU kernel may round differently (the images then agree to with
 Truncation with ψ in (0, 1] pulls each latent toward the mean latent: ``z' = m + ψ (z - m)``, m the mean of the
 noise (0 for normal, 0.5 for uniform), as StyleGAN does with its mean w. ψ = 1 is no truncation; smaller ψ
 trades variety for typical images (docs/sampling.md measures it). A generator that normalises z (MSG's pixel norm,
-the folder presets) draws the same image from ψz as from z, so there --trunc is refused in one line rather than
-silently doing nothing.
+the folder presets) draws the same image from ψz as from z; there truncation pulls the first block's 4x4 features
+toward their mean over 4 096 latents instead (``models/msg.py``, ``traits.feature_truncation``), the nearest
+thing such a G has to StyleGAN's mean w. Any other G that ignores the scale of z is refused in one line rather
+than silently doing nothing.
 
 Example:
     >>> parse_seeds("0-3,7")
@@ -19,10 +21,11 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -90,13 +93,39 @@ def scale_free(G: nn.Module, width: int, noise: str) -> bool:
     return bool(torch.allclose(a, b, atol=1e-5))
 
 
+MEAN_LATENTS = 4096   # latents averaged for the mean features of feature truncation
+
+
+@contextlib.contextmanager
+def feature_truncation(G: nn.Module, width: int, psi: float) -> Iterator[None]:
+    """Inside the block G (a ``traits.feature_truncation`` generator) pulls its first features toward their mean
+    over MEAN_LATENTS fixed latents by psi; afterwards it is as before."""
+    z = torch.randn(MEAN_LATENTS, width, generator=torch.Generator().manual_seed(0))
+    dev = next(G.parameters()).device
+    was = G.training
+    G.eval()
+    try:
+        with torch.no_grad():
+            mean = torch.cat([G.start_features(z[i:i + 1024].to(dev)).float()  # type: ignore[operator]
+                              for i in range(0, MEAN_LATENTS, 1024)]).mean(0, keepdim=True)
+        G.set_truncation(mean, psi)  # type: ignore[operator]
+        yield
+    finally:
+        G.set_truncation(None)  # type: ignore[operator]
+        G.train(was)
+
+
 def draw(run: Run, seeds: Sequence[int], trunc: float = 1.0, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """One image per seed, (N, C, H, W) in [-1, 1] (vectors (N, D)), drawn one seed at a time (batch-independent)."""
     psi = check_trunc(trunc)
     G = run.sampling_model()
-    width = 1 if traits_of(G).elementwise else run.cfg.model.latent_dim
+    traits = traits_of(G)
+    width = 1 if traits.elementwise else run.cfg.model.latent_dim
     noise = run.cfg.model.noise
     z = seed_latents(seeds, width, noise)
+    if psi < 1 and traits.feature_truncation and not traits.num_classes:
+        with feature_truncation(G, width, psi):
+            return _draw(run, z, labels)
     if psi < 1:
         if scale_free(G, width, noise):
             raise GankitError(f"this run's generator ({run.cfg.model.name}) normalises its latent, so truncation "
@@ -104,8 +133,12 @@ def draw(run: Run, seeds: Sequence[int], trunc: float = 1.0, labels: Optional[to
                               "as it is (mlp, dcgan, resnet, ...)")
         mean = 0.0 if noise == "normal" else 0.5
         z = mean + psi * (z - mean)
+    return _draw(run, z, labels)
+
+
+def _draw(run: Run, z: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
     out = []
-    for i in range(len(seeds)):
+    for i in range(len(z)):
         if labels is None:
             out.append(run.generate(1, z=z[i:i + 1]))
         else:  # a class-conditional run: sample i of class labels[i]

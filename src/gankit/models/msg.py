@@ -193,8 +193,12 @@ class Growing:
 
 
 class MSGGenerator(Growing, Network):
-    """z (B, L) -> [(B, C, 4, 4), ..., (B, C, R, R)] in [-1, 1]; ``finest(G(z))`` is the image."""
-    traits = ModelTraits(multiscale=True)
+    """z (B, L) -> [(B, C, 4, 4), ..., (B, C, R, R)] in [-1, 1]; ``finest(G(z))`` is the image.
+
+    Truncation: the pixel norm makes G blind to the scale of z, so pulling z toward 0 changes nothing; instead
+    ``set_truncation(mean, psi)`` pulls the 4x4 block's features toward ``mean`` (their average over many z,
+    from ``start_features``): ``h' = mean + psi (h - mean)``, as StyleGAN pulls w toward its mean."""
+    traits = ModelTraits(multiscale=True, feature_truncation=True)
 
     def __init__(self, latent: int, out_ch: int, resolution: int, base: int, cap: int, eq_lr: bool = False,
                  leak: float = 0.2, floor: int = 8, upsample: str = "nearest"):
@@ -216,11 +220,23 @@ class MSGGenerator(Growing, Network):
                for a, b in zip(w[:-1], w[1:])]                                     # (B, a, r, r) -> (B, b, 2r, 2r)
         self.blocks = nn.ModuleList([first, *ups])
         self.to_rgb = nn.ModuleList(Conv(c, out_ch, 1, eq_lr, gain=1.0) for c in w)
+        self.truncation: Optional[Tuple[torch.Tensor, float]] = None   # (mean 4x4 features, psi); None = off
+
+    def start_features(self, z: torch.Tensor) -> torch.Tensor:
+        """The 4x4 block's output for z: (B, w0, 4, 4)."""
+        return self.blocks[0](z)
+
+    def set_truncation(self, mean: Optional[torch.Tensor], psi: float = 1.0) -> None:
+        """Pull the 4x4 features toward ``mean`` (1, w0, 4, 4) by psi in (0, 1] from now on; None turns it off."""
+        self.truncation = None if mean is None else (mean.detach(), float(psi))
 
     def forward(self, z: torch.Tensor) -> List[torch.Tensor]:
         x, out = z, []
         for i in range(self.top + 1):               # growing: nothing above the level being trained
             x = self.blocks[i](x)                   # (B, w_r, r, r), r = 4, 8, ..., R
+            if i == 0 and self.truncation is not None:
+                mean, psi = self.truncation
+                x = mean.to(x) + psi * (x - mean.to(x))
             out.append(torch.tanh(self.to_rgb[i](x)))  # (B, C, r, r)
         return self.grow(out)                       # the full network: out itself
 

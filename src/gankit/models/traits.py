@@ -32,6 +32,8 @@ class ModelTraits:
     num_classes: int = 0         # a class-conditional network: G(z, y) / D(x, y) with y in 0..num_classes-1
     mbstd_builtin: bool = False  # minibatch stddev is part of the architecture (model.mbstd adds no layer)
     multi_logit: bool = False    # D returns (B, K) logits; the losses average over them
+    feature_truncation: bool = False  # G normalises z, so truncation pulls its first features toward their mean
+                                      # instead (set_truncation / start_features, models/msg.py)
 
 
 PLAIN = ModelTraits()
