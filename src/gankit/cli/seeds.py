@@ -17,7 +17,8 @@ def add_options(sp: argparse.ArgumentParser) -> None:
                          ".png/.jpg/.webp grid (seeds in order, row by row), a .npy, or a folder (seedNNNN.png)")
     sp.add_argument("--trunc", type=float, metavar="PSI",
                     help="truncation ψ in (0, 1]: each latent is pulled toward the mean latent, z' = m + ψ(z - m) "
-                         "(1 = none; smaller: more typical images, less variety; docs/sampling.md). Without "
+                         "(an MSG run's first features toward their mean instead; 1 = none; smaller: more typical images, less "
+                         "variety; docs/sampling.md). Without "
                          "--seeds it draws seeds SEED .. SEED+N-1")
     sp.add_argument("--from", dest="from_latent", metavar="A.npy",
                     help="with --interpolate and --to: walk from this latent (e.g. latent.npy of gankit project)")
