@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+import torch
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import gankit
@@ -111,13 +112,15 @@ def test_api_evaluate(samples, data, metrics, n):
     event(f"evaluate: {result}")
 
 
-CONFIGS = st.one_of(ODD, st.sampled_from(["ring-2d", "nosuch", "", "/", ".", "x.yaml", "runs"]))
+CONFIGS = st.one_of(ODD, st.sampled_from(["ring-2d", "nosuch", "", "/", ".", "x.yaml", "runs"]), st.just("ring-2d"))
 OVERRIDES = st.one_of(ODD, st.lists(st.one_of(st.sampled_from(["train.steps=2", "train.steps=-1", "nokey=1",
                                                                 "model.latent_dim=x", "=", "a"]), ODD), max_size=3))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=CONFIGS, overrides=OVERRIDES)
+@example(config="ring-2d", overrides=[])                   # a start that must train
+@example(config="ring-2d", overrides=["train.steps=2"])
 def test_api_train(tmp_path, config, overrides):
     out = fresh(tmp_path) / "run"
     ovr = overrides + RING[:-1] + ["train.steps=2"] if isinstance(overrides, list) else overrides
@@ -125,6 +128,9 @@ def test_api_train(tmp_path, config, overrides):
     event(f"train: {result}")
     if result == "error":
         assert not out.exists()  # a refused or failed start leaves nothing behind
+    else:                        # a run that trained: its checkpoint loads and draws finite samples
+        x = api.load_run(out).generate(4)
+        assert x.shape == (4, 2) and torch.isfinite(x).all()
 
 
 EVAL_ARGS = st.lists(st.one_of(
