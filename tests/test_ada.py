@@ -114,5 +114,5 @@ def test_ada_starts_at_zero_and_can_be_switched_off_live(tmp_path):
     t = Trainer(cfg, tmp_path / "run", hooks=[], verbose=False)
     assert t.loss.ada is not None and t.loss.ada.p == 0.0
     t.train_step()
-    cfg.train.ada_target = 0.0                              # switched off live: no ADA, no ADA state saved
-    assert t.loss.adaptive() is None and t.loss.state_dict()["ada"] is None
+    t.context.set_option("train.ada_target", 0.0)           # switched off live: no ADA, no ADA state saved
+    assert t.loss.ada is None and t.loss.state_dict()["ada"] is None and cfg.train.ada_target == 0.6

@@ -114,9 +114,9 @@ def test_d_wins_remedy_ladder_and_result(tmp_path):
             break
     ev = events(trainer)
     assert ev[-1]["kind"] == "remedy" and ev[-1]["remedy"] == "noise"
-    assert trainer.cfg.loss.instance_noise > 0 and trainer.cfg.loss.label_noise == pytest.approx(0.1)
+    assert trainer.context.option("loss.instance_noise") > 0 and trainer.context.option("loss.label_noise") == pytest.approx(0.1)
     feed(trainer, hook, [HEALTHY] * 60, start=trainer.step)           # the noise fades back to the run's own
-    assert trainer.cfg.loss.instance_noise == 0 and trainer.cfg.loss.label_noise == 0
+    assert trainer.context.option("loss.instance_noise") == 0 and trainer.context.option("loss.label_noise") == 0
 
 
 # ---- collapse ---------------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def make_image_trainer(tmp_path, root, *overrides):
 def test_augment_remedy_turns_on_diffaugment_for_a_small_image_set(tmp_path, tiny_mnist):
     from gankit.diagnose.remedies import AUGMENT
     trainer, hook = make_image_trainer(tmp_path, tiny_mnist, "train.auto_remedy=true")
-    assert trainer.cfg.train.augment == "" and trainer.cfg.train.beta1 <= 0.5   # lower_momentum has nothing to do
+    assert trainer.context.option("train.augment") == "" and trainer.cfg.train.beta1 <= 0.5   # lower_momentum has nothing to do
     for _ in range(30):                       # D wins on and on: lower_lr_d, then augment
         feed(trainer, hook, [D_WINS], start=trainer.step)
         if [e["remedy"] for e in events(trainer) if e["kind"] == "remedy"] == ["lower_lr_d", "augment"]:
@@ -333,7 +333,7 @@ def test_augment_remedy_turns_on_diffaugment_for_a_small_image_set(tmp_path, tin
     done = [e for e in events(trainer) if e["kind"] == "remedy"]
     assert [e["remedy"] for e in done] == ["lower_lr_d", "augment"], done
     n = trainer.data.images.shape[0]
-    assert f"the {n} training images" in done[-1]["message"] and trainer.cfg.train.augment == AUGMENT
+    assert f"the {n} training images" in done[-1]["message"] and trainer.context.option("train.augment") == AUGMENT
     torch.manual_seed(0)
     x = torch.rand(8, 1, 28, 28) * 2 - 1
     assert not torch.equal(trainer.loss.d_inputs(x), x)      # D now sees augmented images
@@ -341,7 +341,7 @@ def test_augment_remedy_turns_on_diffaugment_for_a_small_image_set(tmp_path, tin
     trainer2, hook2 = make_image_trainer(tmp_path / "again", tiny_mnist, "train.auto_remedy=true")
     hook2.load_state_dict(state)
     hook2.on_start(trainer2.context)
-    assert trainer2.cfg.train.augment == AUGMENT
+    assert trainer2.context.option("train.augment") == AUGMENT
 
 
 def test_augment_advice_names_diffaugment_then_ada_with_the_resume_command(tmp_path, tiny_mnist):
@@ -353,7 +353,7 @@ def test_augment_advice_names_diffaugment_then_ada_with_the_resume_command(tmp_p
     hint = REMEDIES["augment"].hint(trainer.context, hook, "collapse")
     assert "--allow-change train.ada_target --set train.ada_target=0.6" in hint, hint
     assert REMEDIES["augment"].fn(hook.remedies, hook, trainer.context, "collapse") is None  # ADA: advice only
-    assert trainer.cfg.train.ada_target == 0 and hook.remedies.cfg == {}
+    assert trainer.context.option("train.ada_target") == 0 and hook.remedies.cfg == {}
     trainer, hook = make_image_trainer(tmp_path / "c", tiny_mnist, "train.augment=translation", "train.ada_target=0.6")
     assert not REMEDIES["augment"].applies(trainer.context)       # adaptive already: the next rung instead
     ring, ring_hook = make_trainer(tmp_path / "ring")

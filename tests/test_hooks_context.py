@@ -9,6 +9,7 @@ from torch import nn
 
 from gankit import api
 from gankit.api import resolve_config
+from gankit.errors import GankitError
 from gankit.train.checkpoint import load
 from gankit.train.context import LIVE_OPTIONS
 from gankit.train.hooks import Hook
@@ -167,7 +168,12 @@ def test_set_option_takes_live_options_only(tiny_mnist, tmp_path):
     x = torch.zeros(4, 1, 28, 28)
     assert torch.equal(t.loss.d_inputs(x), x)
     ctx.set_option("loss.instance_noise", 0.5)   # the loss reads it on the next D input
-    assert t.cfg.loss.instance_noise == 0.5
+    assert ctx.option("loss.instance_noise") == 0.5 and t.cfg.loss.instance_noise == 0.0   # the config stays
+    for key, bad in (("loss.label_flip", 1.5), ("loss.instance_noise", -1), ("loss.real_label", "x"),
+                     ("train.augment", "translation,nope"), ("train.ada_target", float("nan"))):
+        with pytest.raises(GankitError, match=key.replace(".", r"\.")):
+            ctx.set_option(key, bad)
+    assert ctx.option("loss.label_flip") == 0.0 and ctx.option("train.augment") == ""
     noisy = t.loss.d_inputs(x)
     assert 0.3 < float(noisy.std()) < 0.7
     ctx.set_option("train.d_skip_below", 1e9)

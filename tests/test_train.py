@@ -145,6 +145,6 @@ def test_label_smoothing_noise_and_flip_reach_the_targets(tiny_mnist, tmp_path):
     t = Trainer(cfg, tmp_path / "t", hooks=[], verbose=False)
     real, fake = t.loss.targets(1000, True), t.loss.targets(1000, False)
     assert 0.85 <= real.min() and real.max() <= 0.9 and 0 <= fake.min() and fake.max() <= 0.05
-    t.cfg.loss.label_flip = 0.5
+    t.context.set_option("loss.label_flip", 0.5)
     flipped = t.loss.targets(1000, False)
     assert 0.3 < (flipped > 0.5).float().mean() < 0.7

@@ -17,9 +17,9 @@ Detectors, computed cheaply from what the trainer already logs plus a small fixe
 
 Each detection writes an event (events.jsonl and a console line); each remedy writes what it changed, and
 ``window`` steps later a ``remedy_result`` event says what happened after. Remedies change the live
-config, the optimizers and D through the training context's named actions (``gankit.train.context``); the
-hook's state (the changes, the ladders, the kept weights) is saved in every checkpoint and re-applied on
-resume.
+options (``gankit.train.live``; the config stays as resolved), the optimizers and D through the training
+context's named actions (``gankit.train.context``); the hook's state (the changes, the ladders, the kept
+weights) is saved in every checkpoint and re-applied on resume.
 
 Example:
     >>> hook = DiagnoseHook(DiagnoseSettings(window=200))
@@ -212,8 +212,7 @@ class DiagnoseHook(Hook):
     @staticmethod
     def _label_gap(ctx: TrainingContext) -> float:
         """The widest D(real) - D(fake) the targets ask for (1 without smoothing or label noise)."""
-        cfg = ctx.cfg.loss
-        return cfg.real_label - cfg.label_noise
+        return ctx.option("loss.real_label") - ctx.option("loss.label_noise")
 
     def _check_collapse(self, ctx: TrainingContext) -> None:
         assert self.diversity is not None

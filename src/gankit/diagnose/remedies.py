@@ -155,10 +155,9 @@ def _noise_levels(hook: "DiagnoseHook", ctx: TrainingContext) -> Dict[str, float
     """The noise the remedy adds: instance noise for every loss, label noise for losses with targets."""
     real = hook.diversity.real
     std = 1.0 if isinstance(ctx.data, ImageData) else float(real.std(0).mean())
-    lc = ctx.cfg.loss
-    level = {"instance_noise": max(lc.instance_noise, INSTANCE_NOISE * std)}
+    level = {"instance_noise": max(ctx.option("loss.instance_noise"), INSTANCE_NOISE * std)}
     if ctx.loss_uses_targets:
-        level["label_noise"] = max(lc.label_noise, LABEL_NOISE)
+        level["label_noise"] = max(ctx.option("loss.label_noise"), LABEL_NOISE)
     return level
 
 
@@ -172,10 +171,9 @@ def _noise_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
 @remedy("noise", "add instance noise and label noise, e.g. --set loss.instance_noise=0.1 --set loss.label_noise=0.1",
         concrete=_noise_advice)
 def noise(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Dict[str, Any]:
-    lc = ctx.cfg.loss
     level = _noise_levels(hook, ctx)
     steps = FADE * hook.s.window
-    base = {k: getattr(lc, k) for k in level}
+    base = {k: ctx.option(f"loss.{k}") for k in level}
     if rem.fade is not None:  # a second dose while the first fades: fade back to the run's own values
         base.update(rem.fade["base"])
     rem.fade = {"start": ctx.step, "steps": steps, "level": level, "base": base}
@@ -189,12 +187,12 @@ def _small_images(ctx: TrainingContext) -> bool:
     """A small image set that is not yet under adaptive augmentation: augmentation has something to do."""
     data = ctx.data
     return (isinstance(data, ImageData) and data.images.shape[0] <= SMALL_DATA
-            and not ctx.cfg.train.ada_target > 0)
+            and not ctx.option("train.ada_target") > 0)
 
 
 def _augment_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> str:
     n = ctx.data.images.shape[0]
-    if not ctx.cfg.train.augment:
+    if not ctx.option("train.augment"):
         return (f"augment what D sees, real and fake alike (DiffAugment; {n} images are few enough for D to learn "
                 f"them by heart): stop this run, then "
                 f"{_resume_with(ctx, {'train.augment': AUGMENT})}")
@@ -208,7 +206,7 @@ def _augment_advice(ctx: TrainingContext, hook: "DiagnoseHook", kind: str) -> st
 def augment(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: str) -> Optional[Dict[str, Any]]:
     """DiffAugment (translation and colour) on real and fake when a small image set has none; a run that already
     augments is left to the next rung (adaptive augmentation is suggested with a resume: see the module doc)."""
-    if not _small_images(ctx) or ctx.cfg.train.augment:
+    if not _small_images(ctx) or ctx.option("train.augment"):
         return None
     rem.set_cfg(ctx, "train.augment", AUGMENT)
     return {"message": f"turned on DiffAugment ({AUGMENT.replace(',', ' and ')}) for what the discriminator sees, "
@@ -255,10 +253,10 @@ def rollback(rem: "Remedies", hook: "DiagnoseHook", ctx: TrainingContext, kind: 
 
 
 class Remedies:
-    """The live changes remedies made (config values, dropout, a noise fade) and their re-application."""
+    """The live changes remedies made (live options, dropout, a noise fade) and their re-application."""
 
     def __init__(self) -> None:
-        self.cfg: Dict[str, Any] = {}            # "section.key" -> value set on ctx.cfg
+        self.cfg: Dict[str, Any] = {}            # "section.key" -> value set with ctx.set_option
         self.dropout: Optional[float] = None
         self.fade: Optional[Dict[str, Any]] = None
         self.log: list = []                      # (step, name) of every remedy applied

@@ -4,14 +4,16 @@ Hooks never see the Trainer itself: its optimizers, schedulers and data order st
 and the torchrun ranks cannot be broken by a hook reaching into them.
 
 Read: ``step`` (G updates done), ``epoch``, ``total_steps``, ``steps_per_epoch``, ``images_seen``, ``cfg``
-(the live RunConfig; change it only through ``set_option``), ``data`` (the dataset), ``run_dir``,
+(the resolved RunConfig: it never changes while training), ``option(key)`` (a live option's value now),
+``data`` (the dataset), ``run_dir``,
 ``device``, ``verbose``, ``is_main``, ``fixed_z`` (the noise of the sample grids), ``G``, ``D`` and
 ``ema_model`` (to probe; replace nothing), ``loss_uses_targets``, ``lr(which)``, ``beta1()``,
 ``dropout()``.
 
 Act: ``log_row(row)``, ``event(kind, message, **info)``, ``generate(n, seed=, ema=, z=)``, ``noise(n, gen)``,
 ``set_lr(which, lr)``, ``set_beta1(value)``, ``set_dropout(p)``, ``set_option("loss.instance_noise", v)``
-(the options in ``LIVE_OPTIONS``), ``snapshot()`` and ``rollback(snapshot)``.
+(the options in ``LIVE_OPTIONS``: ``train/live.py``, each value range-checked), ``snapshot()`` and
+``rollback(snapshot)``.
 
 Example:
     >>> def on_step(self, ctx, stats):
@@ -28,13 +30,12 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from .live import KEYS as LIVE_OPTIONS
 
 if TYPE_CHECKING:  # annotations only: the trainer imports this module, not the other way round
     from .trainer import Trainer
 
-# Options a hook may change while training runs: the loss object and the trainer read them live each step.
-LIVE_OPTIONS = ("loss.instance_noise", "loss.label_noise", "loss.label_flip", "loss.real_label",
-                "train.d_skip_below", "train.augment", "train.ada_target")
+__all__ = ["LIVE_OPTIONS", "TrainingContext"]   # LIVE_OPTIONS: the options a hook may change (train/live.py)
 
 
 class TrainingContext:
@@ -108,6 +109,10 @@ class TrainingContext:
     def loss_uses_targets(self) -> bool:
         return bool(self._t.loss.fn.uses_targets)
 
+    def option(self, key: str) -> Any:
+        """A live option's value now (``LIVE_OPTIONS``; it starts as the config has it)."""
+        return self._t.loss.live.get(key)
+
     def lr(self, which: str) -> float:
         return self._t.optimizer(which).param_groups[0]["lr"]
 
@@ -158,11 +163,9 @@ class TrainingContext:
             m.p = p
 
     def set_option(self, key: str, value: Any) -> None:
-        """Change one of LIVE_OPTIONS for the steps that follow."""
-        if key not in LIVE_OPTIONS:
-            raise KeyError(f"{key} cannot change while training runs; hooks may set {', '.join(LIVE_OPTIONS)}")
-        section, name = key.split(".")
-        setattr(getattr(self._t.cfg, section), name, value)
+        """Change one of LIVE_OPTIONS for the steps that follow (KeyError for another key, GankitError for a value
+        out of its range); the config stays as resolved."""
+        self._t.loss.set_option(key, value)
 
     def snapshot(self) -> Dict[str, Any]:
         """A copy of the weights (G, D, G's EMA) and the step they were taken at."""

@@ -34,6 +34,7 @@ from ..models.pyramid import is_multiscale, pyramid
 from ..models.traits import Pyramidal
 from . import distributed
 from .augment import AdaptiveAugment, diff_augment
+from .live import LiveOptions
 from .losses import LOSSES, gradient_penalty, r1_penalty
 
 Tensor = torch.Tensor
@@ -61,7 +62,8 @@ class GANLoss:
                  G_train: Optional[nn.Module] = None, D_train: Optional[nn.Module] = None,
                  dist: distributed.Dist = distributed.SINGLE,
                  autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext):
-        self.cfg = cfg                         # the live config: remedies change loss.* and train.d_skip_below
+        self.cfg = cfg                         # the resolved config (never changed while training)
+        self.live = LiveOptions.from_config(cfg)   # what hooks may change while it trains (set_option)
         self.G, self.D = G, D
         self.G_train, self.D_train = G_train or G, D_train or D   # DDP wrappers where gradients are wanted
         self.device, self.dist, self.autocast = device, dist, autocast
@@ -72,31 +74,35 @@ class GANLoss:
         self._y: Tuple[Optional[Tensor], Optional[Tensor]] = (None, None)   # this phase's labels (conditional)
         self.ada: Optional[AdaptiveAugment] = None   # augmentation with a probability steered by D's outputs
         self._ada_state: Optional[Dict[str, Any]] = None   # a checkpoint's ADA state, until ADA is made
-        self.adaptive()
+        self._follow_ada()
 
-    def adaptive(self) -> Optional[AdaptiveAugment]:
-        """ADA as the live config has it: made when ``train.ada_target`` turns positive (at the start, or when
+    def set_option(self, key: str, value: Any) -> None:
+        """Change a live option (``LiveOptions``: range-checked) for the steps that follow."""
+        self.live.set(key, value)
+        if key in ("train.augment", "train.ada_target"):
+            self._follow_ada()
+
+    def _follow_ada(self) -> None:
+        """ADA as the live options have it: made when ``train.ada_target`` turns positive (at the start, or when
         a hook switches it on mid-run), dropped when it returns to 0, following changes of the target and the
         policy. p starts at 0 (StyleGAN2-ADA's start, and what a resume with a new ``train.ada_target`` gives), so
         switched on over DiffAugment it first takes the augmentation away and adds it back while D is
         over-confident on the real images; a resumed run continues with the p its checkpoint holds."""
-        t = self.cfg.train
-        if t.ada_target <= 0:
+        t, live = self.cfg.train, self.live
+        if live.ada_target <= 0:
             self.ada = None
-            return None
-        if self.ada is None:
-            self.ada = AdaptiveAugment(t.augment, t.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
+        elif self.ada is None:
+            self.ada = AdaptiveAugment(live.augment, live.ada_target, t.ada_kimg, t.ada_interval, t.batch_size)
             if self._ada_state is not None:      # resumed: the p (and signs) the checkpoint holds, once
                 self.ada.load_state_dict(self._ada_state)
                 self._ada_state = None
-        elif self.ada.policy != t.augment or self.ada.target != t.ada_target:
-            self.ada.set_policy(t.augment, t.ada_target)
-        return self.ada
+        elif self.ada.policy != live.augment or self.ada.target != live.ada_target:
+            self.ada.set_policy(live.augment, live.ada_target)
 
     # ---- what D is trained on ----------------------------------------------------------------------------
     def targets(self, n: int, real: bool) -> Optional[Tensor]:
         """D's targets with the lessons' label smoothing, label noise and label flipping (BCE family)."""
-        lc = self.cfg.loss
+        lc = self.live
         base = lc.real_label if real else 0.0
         if not self.fn.uses_targets or (base in (0.0, 1.0) and not lc.label_noise and not lc.label_flip):
             return None
@@ -117,13 +123,12 @@ class GANLoss:
         pyramid with its own draw: real and fake scales are still augmented by one distribution)."""
         if isinstance(x, list):
             return [self.d_inputs(level) for level in x]
-        ada = self.adaptive()
-        if ada is not None:
-            x = ada(x)
-        elif self.cfg.train.augment:
-            x = diff_augment(x, self.cfg.train.augment)
-        if self.cfg.loss.instance_noise > 0:
-            x = x + self.cfg.loss.instance_noise * torch.randn_like(x)
+        if self.ada is not None:
+            x = self.ada(x)
+        elif self.live.augment:
+            x = diff_augment(x, self.live.augment)
+        if self.live.instance_noise > 0:
+            x = x + self.live.instance_noise * torch.randn_like(x)
         return x
 
     def d_view(self, x: Tensor) -> Images:
@@ -199,11 +204,10 @@ class GANLoss:
             loss = self.fn.d(logit_real, logit_fake, self._shard_targets(rows, True), self._shard_targets(rows, False))
         total = self._regularised(loss, x_real, x_fake, rng, k) if regularise else loss
         stats: Dict[str, Tensor] = {}
-        ada = self.adaptive()
-        if ada is not None:
-            ada.observe(logit_real, reduce=self._sum_over_ranks)
-            stats["ada_p"] = torch.tensor(ada.p)
-        skip = self.cfg.train.d_skip_below
+        if self.ada is not None:
+            self.ada.observe(logit_real, reduce=self._sum_over_ranks)
+            stats["ada_p"] = torch.tensor(self.ada.p)
+        skip = self.live.d_skip_below
         if skip > 0:
             self.last_d_loss = distributed.mean_scalar(loss, self.dist)  # every rank decides alike
         if skip > 0 and self.last_d_loss < skip:
@@ -242,10 +246,11 @@ class GANLoss:
 
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """skip-D's memory and the adaptive augmentation's p (saved in every checkpoint)."""
-        ada = self.adaptive()
-        return {"last_d_loss": self.last_d_loss, "ada": ada.state_dict() if ada is not None else None}
+        """skip-D's memory and the adaptive augmentation's p (saved in every checkpoint; the live options are the
+        Trainer's to save, beside the config they started from)."""
+        return {"last_d_loss": self.last_d_loss, "ada": self.ada.state_dict() if self.ada is not None else None}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.last_d_loss = float(state.get("last_d_loss", float("inf")))
-        self.ada, self._ada_state = None, state.get("ada") or None   # made again from it as the config says
+        self.ada, self._ada_state = None, state.get("ada") or None   # made again from it as the options say
+        self._follow_ada()

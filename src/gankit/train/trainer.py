@@ -29,6 +29,7 @@ from .fit_check import check_state
 from .hooks import Hook, check_unique
 from .loop import run_loop
 from . import progressive
+from .live import saved_live
 from .sampling import SamplerMixin
 from .validate import steps_per_epoch
 from ..reporter import Reporter
@@ -51,7 +52,6 @@ class Trainer(SamplerMixin):
                  verbose: bool = True, dist: Optional[distributed.Dist] = None):
         self.dist = dist or distributed.current()  # rank and world size under torchrun (distributed.py)
         self.cfg, self.run_dir, self.verbose = cfg, Path(run_dir), verbose and self.dist.is_main
-        self.config_dict = cfg.to_dict()  # what the run was started with (remedies change self.cfg live)
         t = cfg.train
         self.device = distributed.device_for(self.dist, pick_device(t.device))
         torch.manual_seed(t.seed)
@@ -266,7 +266,8 @@ class Trainer(SamplerMixin):
     def state_dict(self) -> Dict[str, Any]:
         p = self.parts
         return {
-            "format": 1, "step": self.step, "d_updates": self.d_updates, "config": self.config_dict,
+            "format": 1, "step": self.step, "d_updates": self.d_updates, "config": self.cfg.to_dict(),
+            "live": p.loss.live.state_dict(),   # the options hooks changed while training (train/live.py)
             "data_shape": list(self.data_shape),  # a loaded run builds G without reading the data again
             "G": p.G.state_dict(), "D": p.D.state_dict(), "G_ema": p.ema.state_dict() if p.ema else None,
             "opt_g": p.opt_g.state_dict(), "opt_d": p.opt_d.state_dict(),
@@ -306,6 +307,8 @@ class Trainer(SamplerMixin):
                         "the data order starts a new pass", self.verbose)
             self.perm, self.pos = None, 0
         p.loss.load_state_dict(s.get("loss") or {"last_d_loss": s.get("last_d_loss", float("inf"))})
+        for key, value in saved_live(s, self.cfg).items():
+            p.loss.set_option(key, value)
         for h in self.hooks:
             h.load_state_dict(s.get("hooks", {}).get(h.key, {}))
         self.pg_lengths = progressive.saved_lengths(s.get("progressive"), self.cfg, self.pg_lengths)
