@@ -28,7 +28,7 @@ from ..rundir import RunDir
 from ..train.context import TrainingContext
 
 if TYPE_CHECKING:  # annotations only: the diagnoser imports this module
-    from . import DiagnoseHook
+    from .diagnoser import DiagnoseHook
 
 LADDERS = {
     "d_wins": ["lower_momentum", "lower_lr_d", "augment", "noise", "skip_d", "dropout"],
