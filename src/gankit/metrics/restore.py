@@ -127,7 +127,7 @@ def compare(task: str, G: torch.nn.Module, images: torch.Tensor, seed: int = EVA
     out = translate(G, inp)
     base = baseline(task, inp, images.shape[1]).clamp(-1, 1)
     mean = lambda d: {k: round(float(v.mean()), 4) for k, v in d.items()}  # noqa: E731
-    result = {"task": task, "n": len(images), "baseline_name": BASELINES[task],
+    result: Dict[str, Any] = {"task": task, "n": len(images), "baseline_name": BASELINES[task],
               "gankit": mean(scores(task, out, images, inp)), "baseline": mean(scores(task, base, images, inp))}
     if extractor is not None:
         k = output_kid(extractor, images, gankit=out, baseline=base)
