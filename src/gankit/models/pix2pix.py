@@ -3,7 +3,9 @@ inpaint, superres, colorize; data/pairs.py) and a PatchGAN discriminator that ju
 
 G's output is composed with what the input already knows, so G learns only what is missing:
 
-* ``inpaint`` — the known pixels are kept, G fills the hole: ``x (1 - m) + tanh(h) m``;
+* ``inpaint`` — G starts from the baseline: the hole blur-filled from its border (``data.pairs.blur_fill``) is
+  what G sees in the hole and what its output adds a residual to there, the known pixels kept:
+  ``x (1 - m) + (fill + h) m`` (the residual starts at zero, so an untrained G is the blur fill);
 * ``superres`` — G adds detail to the bicubic input: ``input + h``;
 * ``colorize`` — the luminance is kept, G draws the chroma (Cb, Cr = tanh(h)), turned into RGB.
 
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..data.pairs import TASKS, input_channels, make_inputs
+from ..data.pairs import TASKS, blur_fill, input_channels, make_inputs
 from ..errors import GankitError
 from .registry import MODELS, ModelInfo
 from .traits import ModelTraits, Network
@@ -80,13 +82,15 @@ class UNetG(Network):
             c = 2 * skip
         self.ups = nn.ModuleList(ups)
         self.head = nn.Conv2d(c, 2 if task == "colorize" else channels, 3, 1, 1)
-        if task == "superres":  # start as the identity (bicubic): the residual grows from zero
+        if task in ("superres", "inpaint"):  # start as the baseline (bicubic, blur fill): the residual grows from 0
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
         self.register_buffer("examples", torch.zeros(EXAMPLES, channels, size, size))
         self.register_buffer("filled", torch.zeros((), dtype=torch.bool))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.task == "inpaint":  # the hole blur-filled: G sees the baseline and adds to it
+            x = fill_hole(x)
         skips, h = [], self.stem(x)
         for down in self.downs:
             skips.append(h)
@@ -113,13 +117,23 @@ class UNetG(Network):
         return make_inputs(self.task, x.cpu(), g).to(self.examples.device)
 
 
+def fill_hole(x: torch.Tensor) -> torch.Tensor:
+    """An inpainting input (image with grey holes, mask) with the holes blur-filled instead (in float32, also
+    under autocast: bf16 drifts over the fill's many averaging rounds); the mask channel kept."""
+    img, m = x[:, :-1], x[:, -1:]
+    with torch.autocast(x.device.type, enabled=False):
+        fill = blur_fill(img.float(), m.float()).to(x.dtype)
+    return torch.cat([torch.where(m.bool(), fill, img), m], 1)
+
+
 def compose(task: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """G's output from its input ``x`` and its head ``h`` (see the module docstring)."""
+    """G's output from its input ``x`` and its head ``h`` (see the module docstring; for inpainting ``x`` is
+    the input after ``fill_hole``)."""
     if task == "superres":
         return x + h
     if task == "inpaint":
         m = x[:, -1:]
-        return x[:, :-1] * (1 - m) + torch.tanh(h) * m
+        return x[:, :-1] + h * m
     y, chroma = x, torch.tanh(h)                               # colorize: luma and (Cb, Cr), all in [-1, 1]
     cb, cr = chroma[:, :1], chroma[:, 1:]
     return torch.cat([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)

@@ -3,7 +3,8 @@
 The Trainer runs a translator like any model: it hands each D phase a real batch, and the loss makes the
 input from it (``data.pairs.make_inputs``: holes, a quarter-size copy, the luminance). D judges (input, target)
 against (input, G(input)), one logit per patch; G is judged by D plus ``loss.l1`` times its mean absolute
-distance to the target, on the batch its D phase drew (pix2pix trains both on one batch).
+distance to the target (for inpainting, inside the hole: ``l1_distance``), on the batch its D phase drew
+(pix2pix trains both on one batch).
 
 The holes of a D phase are drawn from a generator seeded by (train.seed, the number of batches drawn so
 far), and that count is part of the loss object's checkpointed state: a resumed run draws the same pairs.
@@ -85,7 +86,7 @@ class TranslateLoss(GANLoss):
             fake = self.G_train(inp)
             lf = self.D(self.d_inputs(torch.cat([inp.to(fake.dtype), fake], 1))).float().flatten()
             adv = self.fn.g(lf)
-            l1 = (fake.float() - real.float()).abs().mean()
+            l1 = l1_distance(self.task, fake, real, inp)
             loss = adv + self.cfg.loss.l1 * l1
         self._pair = None
         return self._weighted(loss, len(inp), n), {"loss_g": adv.detach(), "l1": l1.detach()}
@@ -96,6 +97,17 @@ class TranslateLoss(GANLoss):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.draws = int(state.get("draws", 0))
+
+
+def l1_distance(task: str, fake: Tensor, real: Tensor, inp: Tensor) -> Tensor:
+    """The mean absolute distance of G's output to the target: over the hole for inpainting (the known pixels
+    are the target's own, so a mean over the whole image would shrink with the hole and leave the adversarial
+    term to rule the hole), over every pixel otherwise."""
+    err = (fake.float() - real.float()).abs()
+    if task != "inpaint":
+        return err.mean()
+    m = inp[:, -1:].float()
+    return (err * m).sum() / (m.sum() * err.shape[1]).clamp(min=1.0)
 
 
 def translator_inputs(owner: Any, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
