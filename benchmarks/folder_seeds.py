@@ -97,6 +97,18 @@ def table(results: List[Dict[str, Any]]) -> str:
                               for r in rows_of(results)])
 
 
+def docs_grid(r: Dict[str, Any], out: Path, record: str) -> str:
+    """The run's last grid as docs/img/seeds/RECORD-DIR.jpg (half size); the markdown that shows it."""
+    if not r.get("grid"):
+        return "-"
+    from PIL import Image
+    dest = ROOT / "docs" / "img" / "seeds" / f"{record}-{r['dir']}.jpg"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.open(out / r["grid"]).convert("RGB")
+    img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS).save(dest, quality=85)
+    return f"![{r['dir']}](../img/seeds/{dest.name})"
+
+
 def parse_folders(spec: str) -> Dict[str, str]:
     out = {}
     for item in spec.split(","):
@@ -120,7 +132,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--set", nargs="*", default=[], help="more key=value overrides for every run")
     p.add_argument("--out", default=f"runs/folder-seeds-{time.strftime('%Y%m%d-%H%M%S')}")
     p.add_argument("--table-only", action="store_true", help="summarise the runs already in --out")
-    p.add_argument("--record", metavar="NAME", help="also write benchmarks/results/NAME.json")
+    p.add_argument("--record", metavar="NAME", help="also write benchmarks/results/NAME.json, with each run's last "
+                   "grid in docs/img/seeds/")
+    p.add_argument("--notes", default="", help="with --record: a sentence for under the table (what the grids show)")
     args = p.parse_args(argv)
     folders = parse_folders(args.folders)
     jobs = [{"folder": f, "path": d, "seed": int(s), "dir": f"{f}-s{s}"}
@@ -139,12 +153,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from record import save
         ok = sum(1 for r in results if r.get("within") and not r.get("collapsed"))
+        rows = [row + [docs_grid(r, out, args.record)] for row, r in zip(rows_of(results), results)]
         cmd = "python benchmarks/folder_seeds.py " + " ".join(a for a in (argv or sys.argv[1:]) if a != "--table-only")
         notes = (f"{ok} of {len(results)} runs ended within {BAR}x of the best KID they reached (KID: Inception, "
                  f"the preset's periodic evaluation, {args.n or 'eval.n'} samples against the folder). "
-                 "Grids: the last grid of each run, under the run directories.")
+                 "Grid: the run's last sample grid (EMA G, fixed noise), at half size." + (
+                     f" {args.notes}" if args.notes else ""))
         title = f"Zero tuning: {args.preset} on {len(folders)} folders x {len(args.seeds.split(','))} seeds"
-        path = save(args.record, title, COLUMNS, rows_of(results), cmd, notes=notes, page="seeds")
+        path = save(args.record, title, COLUMNS + ["grid"], rows, cmd, notes=notes, page="seeds")
         print(f"[folder_seeds] wrote {path}")
 
 
