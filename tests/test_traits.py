@@ -37,7 +37,7 @@ def test_the_plain_case_and_the_declared_ones():
     G, D = build_models(ModelConfig(name="toy-1d", g_hidden=[4], d_hidden=[4]), (6,))
     assert traits_of(G).elementwise and not traits_of(D).elementwise
     G, D = _built("msg")
-    assert traits_of(G) == ModelTraits(multiscale=True)
+    assert traits_of(G) == ModelTraits(multiscale=True, feature_truncation=True)
     assert traits_of(D) == ModelTraits(multiscale=True, mbstd_builtin=True) and batch_dependent(D)
 
 
@@ -46,7 +46,7 @@ def test_wrappers_carry_their_networks_traits():
     G, D = build_models(cfg, (1, 16, 16), classes=3)
     assert traits_of(G).num_classes == 3 and traits_of(D).num_classes == 3 and not traits_of(D).multiscale
     G, D = build_models(ModelConfig(name="msg", conditional=True, **TINY), (1, 16, 16), classes=4)
-    assert traits_of(G) == ModelTraits(multiscale=True, num_classes=4)
+    assert traits_of(G) == ModelTraits(multiscale=True, feature_truncation=True, num_classes=4)
     assert traits_of(D) == ModelTraits(multiscale=True, mbstd_builtin=True, num_classes=4)
     _, D = build_models(ModelConfig(name="dcgan", pack=2, mbstd=True, **TINY), (1, 16, 16))
     assert type(D).__name__ == "Packed" and traits_of(D) == PLAIN and batch_dependent(D)
