@@ -80,3 +80,15 @@ def test_mistakes_are_one_line(mnist_run, tmp_path, argv, words, capsys):
     assert main([names.get(a, a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_transparent_picture_is_read_as_folders_are_read(tmp_path):
+    """Transparency over white, the centre square resized: the target is what a folder run trained on."""
+    from gankit.data.folder import to_square
+    a = np.zeros((40, 30, 4), np.uint8)
+    a[10:30, 5:25] = (200, 30, 30, 255)                      # an opaque red square on a transparent ground
+    Image.fromarray(a, "RGBA").save(tmp_path / "icon.png")
+    tgt = load_target(tmp_path / "icon.png", (3, 16, 16))
+    want = to_square(Image.open(tmp_path / "icon.png"), 16, 3)
+    assert torch.equal(((tgt[0] + 1) * 127.5).round().to(torch.uint8), torch.tensor(want))
+    assert bool((tgt[0, :, 0, 0] == 1).all())                 # the transparent corner is white, not black

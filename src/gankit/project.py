@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import viz
+from .data.folder import to_square
 from .errors import GankitError
 from .models.pyramid import finest
-from .models.traits import traits_of
 from .run import Run, load_run
 from .walk import _check_steps, latent_path
 from .reporter import Reporter
@@ -48,15 +48,7 @@ def load_target(path: Union[str, Path], shape: Tuple[int, ...]) -> torch.Tensor:
     except Exception as e:  # PIL raises several types for a file that is not an image
         raise GankitError(f"{path} is not a picture PIL can read ({type(e).__name__})") from None
     c, r, _ = shape
-    if img.mode in ("RGBA", "LA", "P"):
-        img = img.convert("RGBA")
-        back = Image.new("RGBA", img.size, (0, 0, 0, 255))  # transparency onto black, as folders are read
-        img = Image.alpha_composite(back, img)
-    img = img.convert("L" if c == 1 else "RGB")
-    side = min(img.size)
-    left, top = (img.width - side) // 2, (img.height - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((r, r), Image.Resampling.LANCZOS)
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).reshape(r, r, c)).permute(2, 0, 1)
+    x = torch.tensor(to_square(img, r, c), dtype=torch.float32)   # as folders are read: over white
     return (x / 127.5 - 1.0)[None]
 
 
@@ -143,7 +135,7 @@ def project(run_dir: Union[str, Path, Run], image: Union[str, Path], out: Union[
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, device="cpu", step=step)
     if len(run.data_shape) != 3:
         raise GankitError(f"{run.cfg.data.name} samples are vectors; projection finds the latent of a picture")
-    if traits_of(run.sampling_model()).num_classes:
+    if int(getattr(run.sampling_model(), "num_classes", 0)):
         raise GankitError("projecting into a class-conditional run is not supported yet (its class would have to "
                           "be found too)")
     target = load_target(image, tuple(run.data_shape))
