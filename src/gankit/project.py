@@ -26,6 +26,7 @@ from . import viz
 from .data.folder import to_square
 from .errors import GankitError
 from .models.pyramid import finest
+from .models.traits import traits_of
 from .run import Run, load_run
 from .walk import _check_steps, latent_path
 from .reporter import Reporter
@@ -135,7 +136,7 @@ def project(run_dir: Union[str, Path, Run], image: Union[str, Path], out: Union[
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, device="cpu", step=step)
     if len(run.data_shape) != 3:
         raise GankitError(f"{run.cfg.data.name} samples are vectors; projection finds the latent of a picture")
-    if int(getattr(run.sampling_model(), "num_classes", 0)):
+    if traits_of(run.sampling_model()).num_classes:
         raise GankitError("projecting into a class-conditional run is not supported yet (its class would have to "
                           "be found too)")
     target = load_target(image, tuple(run.data_shape))
