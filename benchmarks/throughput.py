@@ -334,7 +334,7 @@ def main(argv=None) -> None:
     load = os.getloadavg()[0]
     print(f"\nload average {load:.1f} at the end (above ~2 means other work shared the cores)")
     if args.save:
-        from record import save   # benchmarks/record.py, beside this script
+        from record import save  # benchmarks/record.py, beside this script
         path = save(args.save, "Throughput: the lessons' own loops against gankit",
                     ["contender", "img/s (median)", "x the first contender (paired)", "img/CPU-s"], rows,
                     command="python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -1,12 +1,12 @@
 """Adaptive augmentation (ADA): the p update rule, and p across a resume."""
 import pytest
 import torch
+from conftest import TINY
 
 from gankit import api
 from gankit.train.augment import AdaptiveAugment
 from gankit.train.checkpoint import load
 from gankit.train.hooks import Hook
-from conftest import TINY
 
 
 def test_p_follows_the_sign_of_d_real_against_the_target():
@@ -104,9 +104,10 @@ def test_ada_switched_on_mid_run_is_checkpointed_and_resumes_exactly(tmp_path):
 
 
 def test_ada_starts_at_zero_and_can_be_switched_off_live(tmp_path):
+    from test_data import _write_mixed_folder
+
     from gankit.api import resolve_config
     from gankit.train.trainer import Trainer
-    from test_data import _write_mixed_folder
     _write_mixed_folder(tmp_path / "imgs")
     cfg = resolve_config("folder-stable", TINY + [f"data.path={tmp_path / 'imgs'}", "train.batch_size=4",
                                                   "train.diagnose=false", "train.threads=1",

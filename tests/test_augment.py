@@ -1,11 +1,11 @@
 """DiffAugment: shapes kept, differentiable, per-sample draws, each op doing what it says."""
 import pytest
 import torch
+from conftest import TINY
 
 from gankit import api
-from gankit.train.augment import brightness, contrast, cutout, diff_augment, saturation, translation
 from gankit.errors import GankitError
-from conftest import TINY
+from gankit.train.augment import brightness, contrast, cutout, diff_augment, saturation, translation
 
 POLICIES = ["color", "translation", "cutout", "color,translation,cutout", "translation,cutout"]
 

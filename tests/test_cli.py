@@ -1,7 +1,7 @@
 """User mistakes: one line on stderr, exit status 2, no traceback, nothing overwritten."""
 import hashlib
-import re
 import json
+import re
 
 import pytest
 
@@ -37,6 +37,7 @@ def test_presets_are_grouped_under_a_start_here_line(capsys):
 
 def test_every_preset_names_a_group_and_one_short_line():
     import yaml
+
     from gankit.config import PRESET_DIR, PRESET_GROUPS, preset_names
     for name in preset_names():
         raw = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())

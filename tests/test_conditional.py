@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, digit_images, write_idx
 from PIL import Image
 
-from conftest import TINY, digit_images, write_idx
 from gankit import api
 from gankit.cli import main
 from gankit.config import DataConfig, ModelConfig

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from gankit import api
@@ -13,7 +14,6 @@ from gankit.data.toy import ring_modes
 from gankit.diagnose import DiagnoseHook, DiagnoseSettings
 from gankit.diagnose.remedies import LADDERS
 from gankit.train.trainer import Trainer
-from conftest import TINY
 
 HEALTHY = {"loss_d": 1.2, "loss_g": 0.9, "d_real": 0.6, "d_fake": 0.4}
 D_WINS = {"loss_d": 0.01, "loss_g": 6.0, "d_real": 0.995, "d_fake": 0.004}

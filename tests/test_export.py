@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 from gankit import api
 from gankit.cli import main
@@ -13,8 +14,6 @@ from gankit.config import ModelConfig
 from gankit.export import example_input, read_metadata, write_generator
 from gankit.models import MODELS, build_models, traits_of
 from gankit.models.pyramid import finest
-
-from conftest import TINY
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import TINY
+from PIL import Image
+from test_emoji import write_package
+
 from gankit import api
 from gankit.cli import main
 from gankit.config import PRESET_DIR, load_config
-from test_emoji import write_package
 
 FOLDER_PRESETS = {"folder-64": 64, "folder-128": 128}
 NEW = {**FOLDER_PRESETS, "emoji-64": 64}

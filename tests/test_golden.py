@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, digit_images, write_cifar, write_idx
 
 GOLDEN = Path(__file__).parent / "golden" / "presets.json"

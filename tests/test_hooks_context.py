@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from gankit import api
@@ -14,7 +15,6 @@ from gankit.train.checkpoint import load
 from gankit.train.context import LIVE_OPTIONS
 from gankit.train.hooks import Hook
 from gankit.train.trainer import Trainer
-from conftest import TINY
 
 SMALL = TINY + ["train.threads=1", "train.batch_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]",
                 "model.latent_dim=8", "log.every=1", "train.diagnose=false"]

@@ -14,7 +14,7 @@ from gankit import api
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import load_data
-from gankit.data.pairs import (baseline, blur_fill, downscale, hole_masks, holdout_split, make_inputs)
+from gankit.data.pairs import baseline, blur_fill, downscale, holdout_split, hole_masks, make_inputs
 from gankit.errors import GankitError
 from gankit.metrics.features import get_extractor
 from gankit.metrics.restore import chroma_error, output_kid, psnr, ssim

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 from gankit import api
 from gankit.cli import main
@@ -13,7 +14,6 @@ from gankit.data import load_data
 from gankit.errors import GankitError
 from gankit.metrics import EXTRACTORS, METRICS
 from gankit.metrics.classifier import weights_path
-from conftest import TINY
 
 needs_mnist_weights = pytest.mark.skipif(not weights_path("mnist").is_file(), reason="no mnist classifier weights")
 

@@ -9,8 +9,7 @@ from gankit.data.base import ImageData
 from gankit.data.fetch import cache_root
 from gankit.data.idx import DEBIAN, FILES, load_idx
 from gankit.metrics.classifier import MnistNet, load_classifier, weights_path
-from gankit.metrics.features import (ClassifierExtractor, Extractor, IdentityExtractor, cached_features,
-                                     cached_rows, extract, get_extractor)
+from gankit.metrics.features import ClassifierExtractor, Extractor, IdentityExtractor, cached_features, cached_rows, extract, get_extractor
 from gankit.metrics.fid import mean_cov
 from gankit.metrics.inception import clean_resize
 from gankit.metrics.sources import from_array, from_data, to_uint8

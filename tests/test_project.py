@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from gankit import api
 from gankit.cli import main
 from gankit.project import load_target, psnr
-
-from conftest import TINY
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from gankit.data import SOURCES, DatasetInfo, load_data
 from gankit.diagnose.remedies import LADDERS, REMEDIES, remedy
 from gankit.errors import GankitError
 from gankit.metrics import EXTRACTORS, METRICS
+from gankit.metrics.classifier import weights_path
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.features import Extractor, get_extractor
-from gankit.metrics.classifier import weights_path
 from gankit.metrics.inception import find_inception
 from gankit.metrics.sources import Samples, from_array, from_data
 from gankit.registry import CALLABLE, Registry, instance_of, subclass_of

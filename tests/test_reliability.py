@@ -399,6 +399,7 @@ def test_mnist_labels_outside_0_to_9(tiny_mnist):
 def test_a_sample_png_cut_short_by_a_kill_does_not_break_the_gif(tmp_path):
     import numpy as np
     from PIL import Image
+
     from gankit import viz
     frames = []
     for i in range(3):

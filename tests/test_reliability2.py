@@ -2,8 +2,8 @@
 no input that eats the machine or hangs, and one GankitError line (exit status 2) where a traceback was."""
 import importlib
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 import gankit
 from gankit import api
 from gankit.cli import main
 from gankit.errors import GankitError
-from conftest import TINY
 
 RING = ["log.progress=false", "sample.every=0", "train.threads=1", "train.batch_size=32", "model.g_hidden=[16]",
         "model.d_hidden=[16]", "checkpoint.every=2", "log.every=1"]

@@ -4,12 +4,12 @@ import os
 import re
 import shutil
 import signal
-
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from gankit import api
@@ -17,7 +17,6 @@ from gankit.cli import main
 from gankit.report import build_report
 from gankit.report.svg import Series, line_chart, smooth
 from gankit.train.hooks import Hook
-from conftest import TINY
 
 RING = ["log.progress=false", "train.steps=40", "sample.every=10", "log.every=5", "checkpoint.every=20",
         "train.batch_size=64", "model.g_hidden=[16]", "model.d_hidden=[16]", "train.diagnose=false"]

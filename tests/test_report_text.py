@@ -1,7 +1,8 @@
 """The report's words: a thread count in the singular when it is one, the preset's description once."""
+from conftest import TINY
+
 from gankit import api
 from gankit.config import load_config
-from conftest import TINY
 
 
 def test_one_thread_and_the_description_once(tmp_path):

@@ -4,14 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from gankit import api
 from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.seeds import draw, parse_seeds, seed_latents
-
-from conftest import TINY
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.style import BACKBONES, Options, StyleNet, run, stylize
 from gankit.models import effnet
-from gankit.style import io, vgg
+from gankit.style import BACKBONES, Options, StyleNet, io, run, stylize, vgg
 from gankit.style.backbones import effnet_lite0
 from gankit.style.losses import content_loss, gram, softmax_smooth, style_loss, tv_loss
 

@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 from gankit import api
 from gankit.config import ModelConfig
 from gankit.models import MODELS, build_models, traits_of
-from conftest import TINY
 
 
 def small(*extra):

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from gankit.api import resolve_config
@@ -17,7 +18,6 @@ from gankit.train.ema import EMA
 from gankit.train.gan_loss import GANLoss
 from gankit.train.optim import make_optimizer
 from gankit.train.trainer import Trainer
-from conftest import TINY
 
 CPU = torch.device("cpu")
 SMALL = TINY + ["train.threads=1", "train.batch_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]",

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, digit_images, write_idx
 
-from conftest import TINY, write_idx, digit_images
 from gankit import api
 from gankit.cli import PLUGINS, build_parser, main
 from gankit.config import RunConfig, all_keys, apply_overrides, load_config, preset_names

@@ -4,12 +4,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from PIL import Image
 
 from gankit import api
 from gankit.cli import build_parser, main
 from gankit.walk import interpolate, latent_path, slerp
-from conftest import TINY
 
 
 def test_slerp_keeps_the_radius_that_lerp_loses():

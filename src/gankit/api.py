@@ -22,17 +22,25 @@ from .data import data_shape, dataset_info
 from .errors import GankitError, file_in_the_way
 from .models.traits import traits_of
 from .registry import unknown_name_message
-from .run import (Run, as_run_dir, check_count, check_model_fits, check_not_the_runs_own,  # noqa: F401
-                  check_seed, load_run, read_config)  # load_run: part of the Python API
-from .train import checkpoint as ckpt
-from .train import distributed
+from .reporter import Reporter
+from .run import (  # noqa: F401
+    Run,
+    as_run_dir,
+    check_count,
+    check_model_fits,
+    check_not_the_runs_own,
+    check_seed,  # load_run: part of the Python API
+    load_run,
+    read_config,
+)
 from .rundir import RunDir
 from .seeds import IMAGE_SUFFIXES, save_image
-from .train.lock import RunLock
+from .train import checkpoint as ckpt
+from .train import distributed
 from .train.hooks import Hook
+from .train.lock import RunLock
 from .train.trainer import Trainer
 from .train.validate import known_total_steps, validate_config
-from .reporter import Reporter
 
 _report = Reporter(__name__)
 
@@ -362,6 +370,7 @@ def _write_png_folder(out: Path, run: Run, n: int, seed: int, labels: Optional[t
     """n PNGs 000000.png, ...; on any failure or interrupt the files written so far (and the folder, when this
     call made it) are removed."""
     from PIL import Image
+
     from . import viz
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

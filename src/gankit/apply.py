@@ -28,8 +28,8 @@ from PIL import Image
 from .data.folder import EXTENSIONS, list_images
 from .data.pairs import SCALE, inpaint_input, luminance, upscale
 from .errors import GankitError, file_in_the_way
-from .models.traits import traits_of
 from .metrics.restore import translate
+from .models.traits import traits_of
 from .run import load_run
 
 SHEET = "before_after.png"

@@ -9,13 +9,13 @@ from typing import Dict
 
 import torch
 
+from . import viz
 from .data import dataset_info
 from .registry import CALLABLE, Registry, subclass_of
-from .rundir import DENSITY, GIF, LOSSES, RunDir
-from .train.hooks import Hook
-from . import viz
 from .reporter import Reporter
+from .rundir import DENSITY, GIF, LOSSES, RunDir
 from .train.context import TrainingContext
+from .train.hooks import Hook
 
 _report = Reporter(__name__)
 

@@ -27,9 +27,9 @@ from .data.folder import to_square
 from .errors import GankitError
 from .models.pyramid import finest
 from .models.traits import traits_of
+from .reporter import Reporter
 from .run import Run, load_run
 from .walk import _check_steps, latent_path
-from .reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .config import RunConfig, get_value, is_int as _is_int
+from .config import RunConfig, get_value
+from .config import is_int as _is_int
 from .errors import GankitError
 
 

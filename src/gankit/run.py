@@ -27,11 +27,11 @@ from .errors import GankitError
 from .models import build_models
 from .models.traits import traits_of
 from .ranges import check_ranges
+from .reporter import Reporter
 from .rundir import LOGS, RunDir  # noqa: F401 (LOGS: the log names, for readers of runs)
 from .train import checkpoint as ckpt
 from .train import progressive
 from .train.sampling import SamplerMixin
-from .reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -22,8 +22,8 @@ from PIL import Image
 from .errors import GankitError
 from .jsonl import parse_jsonl
 from .rundir import LOGS, RunDir
-from .train.hooks import Hook
 from .train.context import TrainingContext
+from .train.hooks import Hook
 
 TB_DIR = "tensorboard"
 TAGS = {"loss_g": "Loss/G", "loss_d": "Loss/D", "d_real": "Scores/real", "d_fake": "Scores/fake",

@@ -5,11 +5,11 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image
 
-import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 

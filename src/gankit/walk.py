@@ -16,11 +16,10 @@ from typing import List, Optional, Tuple, Union
 import torch
 from PIL import Image
 
+from . import viz
 from .errors import GankitError, file_in_the_way
 from .models.traits import traits_of
 from .run import Run, check_not_the_runs_own, check_seed, load_run
-from . import viz
-
 
 MAX_STEPS, MAX_ROWS = 200, 32  # a 32 x 200 strip and an 800-frame GIF: what fits in memory beside a large G
 

@@ -35,6 +35,7 @@ def translator_eval(args: argparse.Namespace) -> bool:
     images (metrics/restore.py) instead of sample metrics. False for other runs (nothing done)."""
     import json
     from pathlib import Path
+
     from ..models import MODELS
     from ..run import read_config
     if not args.run_dir or not (Path(args.run_dir) / "config.json").is_file():
@@ -55,6 +56,7 @@ def refuse_translator(run_dir: str, what: str) -> None:
     """One line when ``run_dir`` holds an image-to-image run, which has no latent for ``what`` (read from its
     config, before anything is loaded); other runs and non-runs pass (their own checks follow)."""
     from pathlib import Path
+
     from ..models import MODELS
     from ..run import read_config
     from ..walk import no_latent

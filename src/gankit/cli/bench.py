@@ -43,8 +43,8 @@ def add_modes(bsub: Any) -> None:
 
 
 def cmd_modes(args: argparse.Namespace) -> int:
-    from ..errors import GankitError
     from ..bench import bench_modes, modes_table
+    from ..errors import GankitError
     if args.seeds < 1:
         raise GankitError("--seeds must be at least 1")
     presets = list(args.presets) + (["stacked-mnist-dcgan"] if args.stacked else [])

@@ -66,6 +66,7 @@ def _shape_line(cfg: RunConfig) -> str:
 
 def _time_line(cfg: RunConfig) -> str:
     import torch
+
     from ..train.timing import TIMED_STEPS, estimate_run_seconds
     steps = total_steps(cfg)
     try:

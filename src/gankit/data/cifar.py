@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from ..errors import GankitError
-from .info import SOURCES, DatasetInfo, image_shape
+from ..reporter import Reporter
 from .base import finish
 from .fetch import cache_root, download, file_digest, find_file, missing, search_dirs
-from ..reporter import Reporter
+from .info import SOURCES, DatasetInfo, image_shape
 
 _report = Reporter(__name__)
 

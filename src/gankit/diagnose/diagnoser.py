@@ -9,11 +9,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .probes import Diversity, finite, grad_norms
-from .remedies import LADDERS, REMEDIES, Remedies
 from ..config import RunConfig, load_config, preset_names
 from ..train.context import TrainingContext
 from ..train.hooks import Hook
+from .probes import Diversity, finite, grad_norms
+from .remedies import LADDERS, REMEDIES, Remedies
 
 BCE_FAMILY = ("bce", "nonsaturating", "minimax")
 RECOVERING = 1.1   # collapse: a spread this much above the last check's is mending itself (no finding yet)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-
 from ..data import ImageData
 from ..registry import Registry, instance_of
 from ..rundir import RunDir

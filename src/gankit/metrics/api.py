@@ -19,11 +19,11 @@ import torch
 from ..config import DataConfig
 from ..data import dataset_name, folder_source, load_data
 from ..errors import GankitError
-from ..rundir import MEMORISATION, RunDir
 from ..run import available_memory, load_run
+from ..rundir import MEMORISATION, RunDir
 from .defaults import check_fit, default_features, default_metrics, default_n, known_dataset
 from .evaluate import Evaluator, reference_metrics, uses_features
-from .sources import Samples, data_config, from_array, from_data, resolve, run_samples, run_reference_config
+from .sources import Samples, data_config, from_array, from_data, resolve, run_reference_config, run_samples
 
 SampleSpec = Union[str, Path, torch.Tensor, np.ndarray, Samples]
 

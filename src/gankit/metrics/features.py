@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 
 from ..data.base import to_channels
+from ..data.fetch import cache_root
 from ..data.info import DatasetInfo
 from ..device import pick_device
-from ..data.fetch import cache_root
 from ..registry import Registry, subclass_of
 from .classifier import load_classifier, weights_path
 from .inception import InceptionExtractor

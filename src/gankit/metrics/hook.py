@@ -20,14 +20,14 @@ from typing import Dict, Optional
 
 from ..config import EvalConfig
 from ..data import dataset_info, dataset_name
+from ..reporter import Reporter
+from ..train.context import TrainingContext
 from ..train.hooks import Hook
 from .api import scalar_metrics
 from .defaults import default_metrics
 from .evaluate import Evaluator, duration, reference_metrics
 from .inception import PIP_PACKAGE, NetworkMissing
 from .sources import from_array, from_data
-from ..reporter import Reporter
-from ..train.context import TrainingContext
 
 _report = Reporter(__name__)
 

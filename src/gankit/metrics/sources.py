@@ -31,10 +31,10 @@ from ..data import SOURCES, dataset_info, dataset_name, folder_source, load_data
 from ..data.folder import list_images
 from ..errors import GankitError
 from ..registry import unknown_name_message
+from ..reporter import Reporter
 from ..run import load_run
 from ..rundir import RunDir
 from .features import digest_tensor
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

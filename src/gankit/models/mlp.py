@@ -7,8 +7,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from .registry import MODELS, ModelInfo
 from .layers import Logits, mlp
+from .registry import MODELS, ModelInfo
 from .traits import ModelTraits, Network
 
 

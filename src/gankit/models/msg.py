@@ -59,8 +59,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GankitError
-from .registry import MODELS, ModelInfo
 from .pyramid import levels_for, pyramid
+from .registry import MODELS, ModelInfo
 from .traits import BatchDependent, ModelTraits, Network
 
 SQRT2 = math.sqrt(2.0)

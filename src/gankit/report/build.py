@@ -12,12 +12,11 @@ import torch
 from ..errors import GankitError, file_in_the_way
 from ..models.traits import traits_of
 from ..rundir import REPORT
+from ..train.context import TrainingContext
 from . import images, page
 from .collect import GRAD_KEYS, LOSS_KEYS, LR_KEYS, SCORE_KEYS, RunFacts, collect
 from .page import card, esc, image, kv_table
 from .svg import Marker, Series, fmt, line_chart
-from ..train.context import TrainingContext
-
 
 
 def build_report(run_dir: Union[str, Path], out: Optional[Union[str, Path]] = None, data: Any = None,

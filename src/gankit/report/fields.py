@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train.losses import LOSSES
 from ..train.context import TrainingContext
+from ..train.losses import LOSSES
 
 
 @contextlib.contextmanager

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..rundir import RunDir
-from ..train.hooks import Hook
 from ..reporter import Reporter
+from ..rundir import RunDir
 from ..train.context import TrainingContext
+from ..train.hooks import Hook
 
 _report = Reporter(__name__)
 

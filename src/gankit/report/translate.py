@@ -12,7 +12,6 @@ from ..metrics.restore import comparison_rows, evaluate_translator, heldout_imag
 from . import images
 from .page import esc, image, kv_table
 
-
 REPORT_N = 64          # held-out images the report measures (gankit eval: all of them)
 
 

@@ -14,9 +14,9 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
+from ..models import effnet
 from ..registry import CALLABLE, Registry
 from . import vgg
-from ..models import effnet
 from .losses import softmax_smooth
 
 BACKBONES = Registry("backbone", expects=CALLABLE)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator
 import torch
 
 from ..errors import Diverged, Interrupted
+from ..reporter import Reporter
 from . import progressive
 from .progress import Progress, step_levels
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -41,7 +41,6 @@ from ..errors import GankitError
 from ..models.registry import MODELS
 
 
-
 def growing_models() -> List[str]:
     """Model families whose G and D take a schedule position (``set_lod``): ``ModelInfo.grows``."""
     return [m for m in MODELS.names() if MODELS.info(m).grows]

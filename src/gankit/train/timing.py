@@ -56,7 +56,7 @@ def timed_batch(cfg: RunConfig) -> int:
 def time_steps(cfg: RunConfig, total: int) -> Dict[int, float]:
     """Seconds per G step at the first and the last schedule level of a ``total``-step run (one level when it
     does not grow), measured here on random data and scaled to the configured batch."""
-    from .trainer import Trainer                        # the trainer imports this package's other modules
+    from .trainer import Trainer  # the trainer imports this package's other modules
     batch = timed_batch(cfg)
     scale = cfg.train.batch_size / batch
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=batch))

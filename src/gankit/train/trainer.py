@@ -20,19 +20,18 @@ from ..config import RunConfig, load_config, preset_names
 from ..data import ImageData, load_data
 from ..device import pick_device
 from ..errors import Diverged
+from ..reporter import Reporter
 from ..rundir import RunDir
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, progressive
 from .builder import Components, build
 from .context import TrainingContext
 from .fit_check import check_state
 from .hooks import Hook, check_unique
-from .loop import run_loop
-from . import progressive
 from .live import saved_live
+from .loop import run_loop
 from .sampling import SamplerMixin
 from .validate import steps_per_epoch
-from ..reporter import Reporter
 
 _report = Reporter(__name__)
 

@@ -23,8 +23,8 @@ import torch
 from ..config import RunConfig
 from ..data import dataset_info
 from ..data.pairs import TASKS, make_inputs
-from ..models import MODELS
 from ..errors import GankitError
+from ..models import MODELS
 from .gan_loss import GANLoss, Tensor, _no_rng
 
 _SEED_STRIDE = 1_000_003   # the pairs of draw k come from seed * stride + k

@@ -14,12 +14,12 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Set
 
 from ..config import RunConfig, all_keys, get_value
-from ..ranges import raise_problems, range_problems
 from ..data import SOURCES, dataset_info, dataset_name
 from ..device import check_device_name
 from ..errors import GankitError
 from ..models import MODELS
 from ..models.conditional import CONDITIONAL_MODELS
+from ..ranges import raise_problems, range_problems
 from ..registry import unknown_name_message
 from .augment import AUGMENTS
 from .losses import LOSSES
