@@ -111,7 +111,7 @@ def test_a_folder_without_class_subfolders_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("sets,words", [
-    (["model.name=mlp"], "no conditional variant"),
+    (["model.name=keras-dcgan"], "no conditional variant"),
     (["data.name=gaussian-1d", "model.name=mlp"], "has none"),
     (["data.labels=folders"], "is not a folder"),
     (["model.pack=2"], "model.pack=1"),

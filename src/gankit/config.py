@@ -78,6 +78,9 @@ class ModelConfig:
     conditional: bool = False        # class-conditional G and D (labels from the data; models/conditional.py)
     g_cond: str = "embed"            # conditional G: embed (class embedding joins the latent) | cbn (conditional
                                      # batch-norm: per-class gain and bias in every BatchNorm of G)
+    clusters: int = 0                # self-conditioning: train G and D as conditional on K k-means clusters of the
+                                     # images (no labels needed; G picks its cluster from z); 0 = off
+                                     # (models/clusters.py)
 
 
 @dataclass

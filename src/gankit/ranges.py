@@ -59,6 +59,7 @@ RANGES: Dict[str, Range] = {
     "model.leak": _UNIT_OPEN, "model.d_dropout": _UNIT_OPEN, "model.g_extra": _NONNEG_INT,
     "model.d_extra": _NONNEG_INT, "model.pack": _POS_INT, "model.max_channels": Range(8, integer=True),
     "model.min_channels": Range(1, 512, integer=True),
+    "model.clusters": Range(0, 1000, integer=True),
     "loss.real_label": Range(0, 1, lo_open=True), "loss.label_noise": _UNIT, "loss.label_flip": _UNIT,
     "loss.instance_noise": _NONNEG, "loss.r1": _NONNEG, "loss.gp": _NONNEG, "loss.reg_every": _POS_INT,
     "train.steps": _NONNEG_INT, "train.epochs": _NONNEG_INT, "train.batch_size": _POS_INT,

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from . import dcgan, keras_dcgan, mlp, msg, pix2pix, projected, resnet  # noqa: F401  (importing them registers the builders)
+from .clusters import clustered_models
 from .conditional import conditional_models
 from .layers import apply_d_options
 from .registry import MODELS, ModelInfo  # noqa: F401 (re-exported)
@@ -28,12 +29,15 @@ from .traits import ModelTraits, Network, traits_of  # noqa: F401 (re-exported)
 def build_models(cfg: ModelConfig, shape: Tuple[int, ...], classes: int = 0) -> Tuple[nn.Module, nn.Module]:
     """Build (G, D) for data of the given shape and apply D-wide options (spectral norm, packing).
 
-    With model.conditional, G takes (z, y) and D (x, y) for labels y in 0..classes-1 (models/conditional.py)."""
+    With model.conditional, G takes (z, y) and D (x, y) for labels y in 0..classes-1 (models/conditional.py);
+    with model.clusters=K, D takes (x, y) for clusters y and G takes z alone (models/clusters.py)."""
     def plain(c: ModelConfig) -> Tuple[nn.Module, nn.Module]:
         G, D = MODELS.get(c.name)(c, tuple(shape))
         return G, apply_d_options(D, c)
     if cfg.conditional:
         return conditional_models(cfg, tuple(shape), classes, plain)
+    if cfg.clusters:   # self-conditioning on clusters of the images (models/clusters.py)
+        return clustered_models(cfg, tuple(shape), plain)
     return plain(cfg)
 
 

@@ -36,7 +36,7 @@ from ..registry import CALLABLE, Registry
 from .traits import Network, traits_of
 
 # model families the conditional wrappers were built for (their D ends in one Linear or Conv head)
-CONDITIONAL_MODELS = ("dcgan", "msg")
+CONDITIONAL_MODELS = ("mlp", "dcgan", "msg")
 
 # (cfg, shape, classes, build_base) -> G taking (z, y); build_base(cfg) builds the model family's (G, D)
 G_CONDITIONING = Registry("generator conditioning", expects=CALLABLE)

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..config import RunConfig, load_config, preset_names
 from ..data import ImageData, load_data
+from ..data.clusters import with_clusters
 from ..device import pick_device
 from ..errors import Diverged
 from ..reporter import Reporter
@@ -26,6 +27,7 @@ from . import checkpoint as ckpt
 from . import distributed, progressive
 from .builder import Components, build
 from .context import TrainingContext
+from .distributed import unwrap
 from .fit_check import check_state
 from .hooks import Hook, check_unique
 from .live import saved_live
@@ -65,8 +67,14 @@ class Trainer(SamplerMixin):
         # a class-conditional run: the class names (labels index them) and the labels of the last real batch
         self.classes: List[str] = list(self.data.class_names) if cfg.model.conditional else []
         self.real_labels: Optional[torch.Tensor] = None
+        if cfg.model.clusters:  # self-conditioning: the images' k-means clusters stand in for classes
+            self.data = with_clusters(self.data, cfg.model.clusters, self.verbose)
         self.parts: Components = build(cfg, self.data_shape, self.device, self.dist, self.autocast,
                                        classes=len(self.classes))
+        if cfg.model.clusters:  # G draws each cluster as often as the data holds it
+            counts = torch.bincount(self.data.labels, minlength=cfg.model.clusters)
+            for G in [self.G] + ([self.ema.model] if self.ema is not None else []):
+                unwrap(G).set_prior(counts)
         self.unit, self._n_global = max(1, cfg.model.pack), t.batch_size  # shards keep PacGAN packs whole
         distributed.check_batch(t.batch_size, len(self.data) if isinstance(self.data, ImageData) else 0,
                                 self.dist, self.unit)
@@ -124,7 +132,7 @@ class Trainer(SamplerMixin):
         idx = self.perm[self.pos:self.pos + b]
         self.pos += b
         self._n_global, idx = len(idx), distributed.shard(idx, self.dist, self.unit)  # this rank's rows
-        if self.classes:
+        if self.classes or self.cfg.model.clusters:
             self.real_labels = self.data.batch_labels(idx).to(self.device)
         return self.data.batch(idx).to(self.device, non_blocking=True, memory_format=self.parts.memory_format)
 
@@ -167,7 +175,7 @@ class Trainer(SamplerMixin):
             name = "Gmain"
             self.D.requires_grad_(False)            # frozen D: only G's weights move
         total, stats = self.loss.compute(name, z=z, n_global=n, real=real, rng=self.net_rng, k=k,
-                                         **self._labels(phase.name, n))
+                                         **self._labels(phase.name, n, z))
         if total is not None:
             self._update(phase, total)
             self.d_updates += phase.name == "D"
@@ -177,13 +185,17 @@ class Trainer(SamplerMixin):
                 self.ema.update(self.G, (self.step + 1) * n)
         self._record(stats)
 
-    def _labels(self, phase: str, n: int) -> Dict[str, torch.Tensor]:
+    def _labels(self, phase: str, n: int, z: torch.Tensor) -> Dict[str, torch.Tensor]:
         """A class-conditional run: the real batch's labels (D phase) and random labels for the fakes, drawn for
-        the global batch from the training stream (then this rank's rows); nothing otherwise."""
-        if not self.classes:
+        the global batch from the training stream (then this rank's rows); a run on clusters: the real images'
+        clusters and the ones G reads from this rank's latents ``z``; nothing otherwise."""
+        if self.cfg.model.clusters:
+            out = {"y_fake": unwrap(self.G).labels_of(z)}
+        elif self.classes:
+            y_fake = torch.randint(len(self.classes), (n,), device=self.device)
+            out = {"y_fake": distributed.shard(y_fake, self.dist, self.unit)}
+        else:
             return {}
-        y_fake = torch.randint(len(self.classes), (n,), device=self.device)
-        out = {"y_fake": distributed.shard(y_fake, self.dist, self.unit)}
         if phase == "D":
             out["y_real"] = self.real_labels
         return out

@@ -97,6 +97,7 @@ def conditional_problems(cfg: RunConfig) -> List[str]:
     if cfg.data.labels == "folders" and not info.folder:
         problems.append(f"data.labels=folders reads classes from an image folder's subfolders, but data.name="
                         f"{cfg.data.name} is not a folder; set data.path=DIR or remove data.labels")
+    problems += cluster_problems(cfg, info)
     if not cfg.model.conditional:
         return problems
     if cfg.model.name not in CONDITIONAL_MODELS:
@@ -112,6 +113,29 @@ def conditional_problems(cfg: RunConfig) -> List[str]:
     if cfg.model.pack > 1:
         problems.append(f"model.conditional judges each sample with its class; PacGAN packing (model.pack="
                         f"{cfg.model.pack}) mixes them, so set model.pack=1")
+    return problems
+
+
+def cluster_problems(cfg: RunConfig, info: Any) -> List[str]:
+    """model.clusters: images, a model family with a conditional variant, normal noise, no class labels too."""
+    m = cfg.model
+    problems: List[str] = []
+    if not isinstance(m.clusters, int) or m.clusters == 0:
+        return problems
+    if m.conditional:
+        problems.append("model.clusters trains on clusters of the images in place of classes; it cannot be combined "
+                        "with model.conditional (set one of them)")
+    if m.name not in CONDITIONAL_MODELS:
+        problems.append(f"model.clusters: model.name={m.name} has no conditional variant; use one of "
+                        f"{', '.join(CONDITIONAL_MODELS)}")
+    if info.kind != "image":
+        problems.append(f"model.clusters groups images, but data.name={cfg.data.name} is {info.kind} data; "
+                        "set model.clusters=0")
+    if m.noise != "normal":
+        problems.append("model.clusters reads each sample's cluster from its normal latent; set model.noise=normal")
+    if m.pack > 1:
+        problems.append(f"model.clusters judges each sample with its cluster; PacGAN packing (model.pack={m.pack}) "
+                        "mixes them, so set model.pack=1")
     return problems
 
 
