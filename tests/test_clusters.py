@@ -14,6 +14,7 @@ from gankit.data.base import ImageData
 from gankit.data.clusters import cluster_images, with_clusters
 from gankit.errors import GankitError
 from gankit.models import build_models, traits_of
+from gankit.seeds import draw, seed_latents
 from gankit.train.checkpoint import load
 
 SMALL = TINY + ["train.threads=1", "train.batch_size=8", "train.precision=fp32", "sample.n=8",
@@ -113,6 +114,12 @@ def test_a_clustered_run_trains_samples_resumes_exactly_and_exports(tiny_mnist, 
     assert main(["sample", str(full), "--seeds", "0-3", "--out", str(tmp_path / "s.npy")]) == 0
     again = api.load_run(full).generate(4, seed=5)
     assert again.shape == (4, 1, 28, 28) and torch.isfinite(again).all()
+    run = api.load_run(full)
+    z = seed_latents(range(6), 64, "normal")
+    G = run.sampling_model()
+    truncated = draw(run, list(range(6)), trunc=0.5)                         # each seed keeps its cluster
+    torch.testing.assert_close(truncated, run.generate(6, z=0.5 * z, labels=G.labels_of(z)))
+    assert not torch.allclose(truncated, run.generate(6, z=0.5 * z))          # (the cluster of 0.5 z may differ)
     assert main(["export", str(full), "--out", str(tmp_path / "g.pt")]) == 0
     scripted = torch.jit.load(str(tmp_path / "g.pt"))
     z = torch.randn(3, 64)

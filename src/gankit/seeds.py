@@ -126,6 +126,8 @@ def draw(run: Run, seeds: Sequence[int], trunc: float = 1.0, labels: Optional[to
     if psi < 1 and traits.feature_truncation and not traits.num_classes:
         with feature_truncation(G, width, psi):
             return _draw(run, z, labels)
+    if psi < 1 and traits.clusters and labels is None:
+        labels = G.labels_of(z).cpu()  # type: ignore[operator]  # a G on clusters: each seed keeps its cluster; truncation acts within it
     if psi < 1:
         if scale_free(G, width, noise):
             raise GankitError(f"this run's generator ({run.cfg.model.name}) normalises its latent, so truncation "

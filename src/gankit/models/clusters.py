@@ -46,7 +46,8 @@ class ClusteredG(Network):
         self.register_buffer("cdf", torch.arange(1, clusters + 1, dtype=torch.float32) / clusters)
         inner = traits_of(base)
         embed = getattr(base, "embed", None) is not None
-        self.traits = dataclasses.replace(inner, num_classes=0, feature_truncation=inner.feature_truncation and embed)
+        self.traits = dataclasses.replace(inner, num_classes=0, clusters=clusters,
+                                          feature_truncation=inner.feature_truncation and embed)
 
     def set_prior(self, counts: torch.Tensor) -> None:
         """The clusters' shares from their sizes (K,)."""
@@ -57,7 +58,7 @@ class ClusteredG(Network):
 
     def labels_of(self, z: torch.Tensor) -> torch.Tensor:
         """The cluster each latent draws: the inverse CDF of the shares at Phi(z[:, 0]); (B,) int64."""
-        u = 0.5 * (1.0 + torch.erf(z[:, 0].float() / math.sqrt(2.0)))
+        u = 0.5 * (1.0 + torch.erf(z[:, 0].float().to(self.cdf.device) / math.sqrt(2.0)))
         return (u[:, None] > self.cdf[None, :-1]).sum(1)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None):

@@ -30,6 +30,8 @@ class ModelTraits:
     elementwise: bool = False    # G maps each noise value alone (the 1-D lesson): noise as wide as the data
     translates: bool = False     # G maps an input image (image-to-image): its "noise" is made from real images
     num_classes: int = 0         # a class-conditional network: G(z, y) / D(x, y) with y in 0..num_classes-1
+    clusters: int = 0            # a G trained on clusters (models/clusters.py): G(z) reads its cluster from z,
+                                 # G(z, y) draws cluster y
     mbstd_builtin: bool = False  # minibatch stddev is part of the architecture (model.mbstd adds no layer)
     multi_logit: bool = False    # D returns (B, K) logits; the losses average over them
     feature_truncation: bool = False  # G normalises z, so truncation pulls its first features toward their mean

@@ -54,7 +54,8 @@ class SamplerMixin:
 
         Noise comes from its own seeded generator, so sampling never shifts the training random stream.
         Shapes: images (n, C, H, W) in [-1, 1]; 2-D toy data (n, 2); the 1-D lesson (n, 1). A class-conditional
-        G draws sample i of class ``labels[i]``; without labels, the classes in turn (i mod K).
+        G draws sample i of class ``labels[i]``; without labels, the classes in turn (i mod K). A G trained on
+        clusters (model.clusters) reads each sample's cluster from its latent, or draws ``labels[i]`` when given.
         """
         G = self.sampling_model(ema)
         gen = torch.Generator(self.device).manual_seed(self.cfg.train.seed + 12345 if seed is None else seed)
@@ -70,7 +71,9 @@ class SamplerMixin:
             for i in range(0, n, batch):
                 m = min(batch, n - i)
                 zi = z[i:i + m].to(self.device) if z is not None else self.noise(m, gen, width)
-                args = (zi,) if not classes else (zi, labels[i:i + m].to(self.device))
+                # a conditional G takes its labels; a G on clusters takes them when given (else reads them from z)
+                takes = classes or (traits.clusters and labels is not None)
+                args = (zi, labels[i:i + m].to(self.device)) if takes else (zi,)
                 with self.autocast():
                     out.append(finest(G(*args)).float().cpu())  # a multi-scale G: its full-size images
         finally:
