@@ -24,7 +24,7 @@ venv install dev: $(VENV)/.installed
 # A new run directory each time (runs/demo-YYYYmmdd-HHMMSS), so `make demo` can run again.
 demo: $(VENV)/.installed
 	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
-	$(BIN)/gankit train mnist-quick --out $$run && \
+	$(BIN)/gankit train mnist-fast --out $$run && \
 	echo "Open $$run/report.html in a browser: what was run, the curves, samples over training, real vs generated." && \
 	echo "Also in $$run/: samples/ (grids), progress.gif, metrics.jsonl, events.jsonl, checkpoints/latest.pt"
 

@@ -28,7 +28,7 @@ def test_presets_are_grouped_under_a_start_here_line(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == START_HERE
     named = {w for w in START_HERE.replace(",", " ").split() if w in preset_names()}
-    assert named == {"mnist-quick", "folder-64"}
+    assert named == {"mnist-fast", "folder-64"}
     headings = [line.split(":")[0] for line in lines[1:] if line and not line.startswith(" ")]
     assert headings == [g for g in [*PRESET_GROUPS, "other"] if g in headings] and "lessons" in headings
     rows = [line for line in lines if line.startswith("  ")]

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The first line of `gankit presets` (tests check that the presets it names exist).
-START_HERE = ("start here: gankit train mnist-quick (digits in minutes on a CPU), then "
+START_HERE = ("start here: gankit train mnist-fast (digits in minutes on a CPU), then "
               "gankit train folder-64 --set data.path=YOUR_FOLDER")
 
 
