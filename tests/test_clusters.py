@@ -139,3 +139,8 @@ def test_settings_that_cannot_cluster_are_one_line(sets, words, capsys):
                  *sets]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dry_run_with_more_clusters_than_two_batches_times_it(capsys):
+    assert main(["train", "mnist-fast", "--dry-run", "--set", "model.clusters=300", "train.batch_size=16"]) == 0
+    assert "# time: about" in capsys.readouterr().err

@@ -35,7 +35,7 @@ def _random_data(cfg: RunConfig) -> object:
     if info.kind == "vector":
         return load_data(cfg.data, False)               # toy distributions are drawn, not read
     channels = cfg.data.channels or (info.native[0] if info.native else 3)
-    n = max(2 * cfg.train.batch_size, 8)
+    n = max(2 * cfg.train.batch_size, 8, cfg.model.clusters)  # model.clusters groups at least that many
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, channels, cfg.data.resolution, cfg.data.resolution), dtype=torch.uint8,
                            generator=g)
