@@ -15,7 +15,7 @@ from gankit.seeds import draw, parse_seeds, seed_latents
 
 @pytest.fixture
 def mnist_run(tiny_mnist, tmp_path):
-    return api.train("mnist-fast", TINY + ["train.steps=4", "train.batch_size=16", f"data.root={tiny_mnist}",
+    return api.train("mnist-mlp-fast", TINY + ["train.steps=4", "train.batch_size=16", f"data.root={tiny_mnist}",
                                            "model.g_hidden=[32]", "model.d_hidden=[32]", "train.diagnose=false",
                                            "train.precision=fp32"], out=str(tmp_path / "m"), verbose=False)
 
