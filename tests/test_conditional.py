@@ -176,6 +176,27 @@ def test_eval_of_a_conditional_mnist_run_adds_the_classifier_agreement_per_class
     assert all(0.0 <= s <= 1.0 for s in shares)
     assert scores["class_agreement"] == pytest.approx(sum(shares) / 10)
     assert {k for k in scores if k.startswith("class_spread/")} == {f"class_spread/{d}" for d in range(10)}
+    assert {k for k in scores if k.startswith("class_spread_ratio/")} == {f"class_spread_ratio/{d}" for d in range(10)}
+    assert scores["class_spread_ratio"] == min(scores[f"class_spread_ratio/{d}"] for d in range(10)) > 0
+
+
+def test_class_spread_ratio_tells_a_class_drawn_as_one_image_from_one_drawn_like_the_data(tiny_mnist):
+    from types import SimpleNamespace
+
+    from gankit.config import RunConfig
+    from gankit.metrics.per_class import per_class
+    cfg = RunConfig()
+    cfg.data = DataConfig(name="mnist", root=str(tiny_mnist), resolution=28, channels=1)
+    data = load_data(cfg.data, verbose=False)
+
+    def run_drawing(collapsed: bool):
+        def generate(n, seed=0, labels=None):
+            own = data.images[data.labels == int(labels[0])].float().div(127.5).sub(1)   # the class's images
+            return own[:1].repeat(n, 1, 1, 1) if collapsed else own[torch.arange(n) % len(own)]
+        return SimpleNamespace(cfg=cfg, classes=[str(d) for d in range(10)], generate=generate)
+    like_data = per_class(run_drawing(False), n=6)
+    one_image = per_class(run_drawing(True), n=6)
+    assert like_data["class_spread_ratio"] > 0.5 and one_image["class_spread_ratio"] == 0.0
 
 
 def test_eval_of_a_conditional_run_adds_intra_class_kid_and_fid(tiny_mnist, tmp_path):

@@ -4,7 +4,9 @@ For data with a shipped classifier (MNIST, Fashion-MNIST: ``DatasetInfo.classifi
 class are drawn and classified; ``class_agreement`` is the share the classifier puts in the asked class (over all
 classes), ``class_agreement/<name>`` that share per class. Every conditional run also gets
 ``class_spread/<name>``: the mean pairwise distance of each class's samples in pixels (a class collapsed to one
-image has 0).
+image has 0), and, where the training images of that class can be read, ``class_spread_ratio/<name>``: that
+distance over the same for 100 training images of the class (about 1 for a class drawn with the data's variety;
+the smallest ratio over the classes is ``class_spread_ratio``).
 
 ``intra_class`` (when ``gankit eval`` computes KID or FID) gives the intra-class distances: each class's samples
 against the training images of that class, on the run's features (``kid_<f>/<name>``, ``fid_<f>/<name>``), and
@@ -41,18 +43,42 @@ def per_class(run: Any, n: int = 200, seed: int = 0) -> Dict[str, Any]:
     net = _classifier(info.classifier) if info.classifier and len(info.classes) else None
     out: Dict[str, Any] = {}
     hits = 0
+    real = _real_spreads(run, len(names))
     for i, name in enumerate(names):
         x = run.generate(n, seed=seed + i, labels=torch.full((n,), i, dtype=torch.long))   # (n, C, H, W)
         flat = x.flatten(1)
         out[f"class_spread/{name}"] = float(torch.pdist(flat[:100]).mean()) if len(flat) > 1 else 0.0
+        if real.get(i):
+            out[f"class_spread_ratio/{name}"] = out[f"class_spread/{name}"] / real[i]
         if net is not None:
             pred = net(_to_classifier(x)).argmax(1)                                       # (n,)
             asked = list(info.classes).index(name)
             share = float((pred == asked).float().mean())
             out[f"class_agreement/{name}"] = share
             hits += int((pred == asked).sum())
+    ratios = [v for k, v in out.items() if k.startswith("class_spread_ratio/")]
+    if ratios:
+        out = {"class_spread_ratio": min(ratios), **out}
     if net is not None:
         out = {"class_agreement": hits / (n * len(names)), **out}
+    return out
+
+
+def _real_spreads(run: Any, classes: int) -> Dict[int, float]:
+    """{class: mean pairwise pixel distance of its first 100 training images} where the run's data and labels can
+    be read here ({} otherwise: the ratios are then left out)."""
+    try:
+        data = load_data(run.cfg.data, verbose=False)
+    except (GankitError, OSError):
+        return {}
+    labels = getattr(data, "labels", None)
+    if labels is None:
+        return {}
+    out: Dict[int, float] = {}
+    for i in range(classes):
+        x = data.images[labels == i][:100].float().div(127.5).sub(1).flatten(1)   # the samples' scale, [-1, 1]
+        if len(x) > 1:
+            out[i] = float(torch.pdist(x).mean())
     return out
 
 
