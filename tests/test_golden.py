@@ -71,7 +71,7 @@ def _overrides(preset: str, data: dict, precision: str = "fp32") -> list:
         extra[preset] = [f"data.path={data['folder']}"]  # (data.path switches the emoji source to the folder)
     if preset.startswith("folder-cond"):  # a conditional folder preset: one subfolder per class
         extra[preset] = [f"data.path={data['classes']}"]
-    if preset == "mnist-fast":  # its 100 clusters need more than the 48 tiny images
+    if preset == "mnist-fast":  # fewer clusters for the 48 tiny images
         extra[preset] = [f"data.root={data['mnist']}", "model.clusters=4"]
     return COMMON + extra.get(preset, [f"data.root={data['mnist']}"]) + [f"train.precision={precision}"]
 

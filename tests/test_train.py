@@ -75,7 +75,7 @@ def test_shape_table_names_only_registered_models():
 @pytest.mark.parametrize("preset", ["mnist-mlp", "mnist-fast", "mnist-mlp-fast", "mnist-demo", "mnist-dcgan",
                                     "gaussian-1d", "ring-2d", "grid-2d"])
 def test_one_step_per_preset(preset, tiny_mnist, tmp_path):
-    fewer = ["model.clusters=8"] if preset == "mnist-fast" else []  # its 100 clusters need more than 64 images
+    fewer = ["model.clusters=8"] if preset == "mnist-fast" else []  # fewer clusters for 64 tiny images
     run = api.train(preset, small("train.steps=1", f"data.root={tiny_mnist}", "train.batch_size=16", *fewer),
                     out=str(tmp_path / preset), verbose=False)
     assert (run / "checkpoints" / "latest.pt").is_file()
