@@ -1,8 +1,10 @@
 """Self-conditioning on clusters of the data (``model.clusters=K``): a class-conditional GAN without labels.
 
 The images are grouped into K clusters by k-means on small thumbnails (data/clusters.py), and the pair is
-trained as a class-conditional one on those cluster labels (G(z, y) with the class embedding, D the projection
-discriminator of models/conditional.py). The idea is the self-conditioned GAN of Liu et al. 2020 ("Diverse Image
+trained as a class-conditional one on those cluster labels (G(z, y) conditioned as ``model.g_cond`` says, D the
+projection discriminator of models/conditional.py). Prefer ``g_cond=cbn`` where G has BatchNorm: with the
+class embedding joined to the latent, a DCGAN on MNIST learnt to ignore the latent and drew about one image per
+cluster (docs/conditional.md). The idea is the self-conditioned GAN of Liu et al. 2020 ("Diverse Image
 Generation via Self-Conditioned GANs"), which clusters D's features; here the clusters are fixed once, from the
 pixels, before training. Each cluster is a smaller, more uniform distribution than the whole set, so G learns
 each of them sooner and none is dropped (on MNIST, 50 clusters of 14x14 thumbnails agree with the digit labels
@@ -16,7 +18,7 @@ never sees a (z, y) pair it will not be asked for.
 
 Example:
     >>> labels = cluster_images(images_uint8, k=20)            # data/clusters.py: (N,) int64, deterministic
-    >>> G, D = build_models(ModelConfig(name="dcgan", clusters=20), (1, 28, 28))
+    >>> G, D = build_models(ModelConfig(name="dcgan", clusters=20, g_cond="cbn"), (1, 28, 28))
     >>> G.set_prior(torch.bincount(labels, minlength=20))       # the clusters' shares
     >>> G(torch.randn(4, 128)).shape                             # no labels needed
     torch.Size([4, 1, 28, 28])
