@@ -7,7 +7,7 @@ class embedding joined to the latent, a DCGAN on MNIST learnt to ignore the late
 cluster (docs/conditional.md). The idea is the self-conditioned GAN of Liu et al. 2020 ("Diverse Image
 Generation via Self-Conditioned GANs"), which clusters D's features; here the clusters are fixed once, from the
 pixels, before training. Each cluster is a smaller, more uniform distribution than the whole set, so G learns
-each of them sooner and none is dropped (on MNIST, 50 clusters of 14x14 thumbnails agree with the digit labels
+each of them sooner and none is dropped (on MNIST, 50 clusters of 16x16 thumbnails agree with the digit labels
 on ~80% of images).
 
 From the outside the generator is unconditional: ``ClusteredG(z)`` picks its cluster from z itself, by the
